@@ -1,0 +1,53 @@
+"""Locust plugin: stream every request to a CSV file. Loaded into the Locust process next to the locustfile.
+
+It runs under gevent (Locust monkey-patches the process), so it must not import the harness's asyncio code.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+
+import gevent
+from locust import events
+
+from harness.load.contract import REQUEST_COLUMNS, REQUESTS_FILE_ENV
+
+FLUSH_EVERY_S = 0.5
+
+_path = os.environ.get(REQUESTS_FILE_ENV)
+_file = open(_path, "a", newline="", encoding="utf-8") if _path else None  # noqa: SIM115 - closed at quit
+_writer = csv.writer(_file) if _file else None
+_worker = os.getpid()
+if _file is not None and _file.tell() == 0:
+    _writer.writerow(REQUEST_COLUMNS)
+
+
+@events.request.add_listener
+def _record(request_type, name, response_time, response_length, response=None, exception=None,
+            start_time=None, **_kwargs):
+    if _writer is None:
+        return
+    status = getattr(response, "status_code", None) or 0
+    error = None if exception is None else f"{type(exception).__name__}: {exception}"[:300]
+    _writer.writerow([f"{start_time:.6f}" if start_time else "", name, request_type, status,
+                      f"{response_time:.3f}", response_length or 0, error or "", _worker])
+
+
+def _flush_forever() -> None:
+    while True:
+        gevent.sleep(FLUSH_EVERY_S)
+        _file.flush()
+
+
+@events.init.add_listener
+def _start_flusher(environment, **_kwargs):
+    if _file is not None:
+        gevent.spawn(_flush_forever)
+
+
+@events.quitting.add_listener
+def _close(environment, **_kwargs):
+    if _file is not None and not _file.closed:
+        _file.flush()
+        _file.close()

@@ -1,0 +1,106 @@
+"""Turn the raw streams of a run into pandas frames, tag every row with its phase, write them as Parquet."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from harness.rundir import RunDir, read_json_lines
+
+REQUEST_COLUMNS = ["start", "phase", "name", "method", "status", "latency_ms", "bytes", "error", "worker"]
+LOCK_COLUMNS = ["sampled_at", "phase", "pid", "state", "wait_event_type", "wait_event", "mode", "locktype",
+                "relation", "waiting_s", "blocked_by", "root_blocker", "chain_depth", "application_name", "query",
+                "root_application", "root_query", "root_state"]
+STATEMENT_COLUMNS = ["phase", "seq", "version", "direction", "source", "sql", "started", "ended", "duration_ms",
+                     "sqlstate", "error", "pid"]
+PHASE_COLUMNS = ["name", "started", "ended", "from_version", "to_version"]
+BEFORE_FIRST_PHASE, AFTER_LAST_PHASE = "warmup", "teardown"
+
+
+@dataclass
+class Frames:
+    requests: pd.DataFrame
+    locks: pd.DataFrame
+    statements: pd.DataFrame
+    phases: pd.DataFrame
+
+    def write_parquet(self, directory: Path) -> dict[str, str]:
+        """Write each frame as <name>.parquet; returns the artifact names."""
+        artifacts = {}
+        for name in ("requests", "locks", "statements", "phases"):
+            file = f"{name}.parquet"
+            getattr(self, name).to_parquet(directory / file, index=False)
+            artifacts[name] = file
+        return artifacts
+
+
+def load_frames(run: RunDir) -> Frames:
+    """Read every stream of `run` (whatever was recorded, even if the run was cut short)."""
+    phases = phase_frame(run.stream("phases.jsonl"))
+    requests = request_frame(run.stream("requests.csv"))
+    requests.insert(1, "phase", tag_phases(requests["start"], phases))
+    locks = pd.DataFrame(read_json_lines(run.stream("locks.jsonl")), columns=[c for c in LOCK_COLUMNS if c != "phase"])
+    locks.insert(1, "phase", tag_phases(locks["sampled_at"], phases))
+    statements = pd.DataFrame(read_json_lines(run.stream("statements.jsonl")), columns=STATEMENT_COLUMNS)
+    return Frames(requests, _typed_locks(locks), _typed_statements(statements), phases)
+
+
+def phase_frame(path: Path) -> pd.DataFrame:
+    """One row per phase; a phase that never ended (interrupted run) ends at its last recorded stamp."""
+    rows: dict[str, dict] = {}
+    for event in read_json_lines(path):
+        rows[event["name"]] = {k: event.get(k) for k in PHASE_COLUMNS}
+    frame = pd.DataFrame(list(rows.values()), columns=PHASE_COLUMNS)
+    frame["started"] = frame["started"].astype("float64")
+    frame["ended"] = frame["ended"].astype("float64")
+    return frame
+
+
+def request_frame(path: Path) -> pd.DataFrame:
+    """Requests as recorded by the Locust plugin; a torn last line is dropped."""
+    if not path.exists() or path.stat().st_size == 0:
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in (
+            ("start", "float64"), ("name", "str"), ("method", "str"), ("status", "int64"), ("latency_ms", "float64"),
+            ("bytes", "int64"), ("error", "object"), ("worker", "int64"))})
+    frame = pd.read_csv(path, on_bad_lines="skip", keep_default_na=False,
+                        dtype={"name": str, "method": str, "error": str})
+    frame["start"] = pd.to_numeric(frame["start"], errors="coerce")
+    frame = frame.dropna(subset=["start"])
+    for column in ("status", "bytes", "worker"):
+        frame[column] = pd.to_numeric(frame[column], errors="coerce").fillna(0).astype("int64")
+    frame["latency_ms"] = pd.to_numeric(frame["latency_ms"], errors="coerce").astype("float64")
+    frame["error"] = frame["error"].where(frame["error"] != "", None)
+    return frame.sort_values("start", kind="stable").reset_index(drop=True)
+
+
+def tag_phases(stamps: pd.Series, phases: pd.DataFrame) -> pd.Series:
+    """The phase each epoch stamp falls in: warmup before the first, teardown after the last."""
+    if phases.empty or stamps.empty:
+        return pd.Series([BEFORE_FIRST_PHASE] * len(stamps), index=stamps.index, dtype="object")
+    starts = phases["started"].to_numpy()
+    names = np.array([*phases["name"], AFTER_LAST_PHASE], dtype=object)
+    index = np.searchsorted(starts, stamps.to_numpy(dtype="float64"), side="right") - 1
+    last_end = phases["ended"].iloc[-1]
+    index = np.where(~np.isnan(last_end) & (stamps.to_numpy() > last_end), len(phases), index)
+    tags = np.where(index < 0, BEFORE_FIRST_PHASE, names[np.clip(index, 0, len(phases))])
+    return pd.Series(tags, index=stamps.index, dtype="object")
+
+
+def _typed_locks(frame: pd.DataFrame) -> pd.DataFrame:
+    for column in ("sampled_at", "waiting_s"):
+        frame[column] = frame[column].astype("float64")
+    for column in ("pid", "root_blocker", "chain_depth"):
+        frame[column] = frame[column].astype("Int64")
+    frame["blocked_by"] = frame["blocked_by"].map(lambda v: list(v) if isinstance(v, list) else [])
+    return frame
+
+
+def _typed_statements(frame: pd.DataFrame) -> pd.DataFrame:
+    for column in ("started", "ended", "duration_ms"):
+        frame[column] = frame[column].astype("float64")
+    for column in ("seq", "pid"):
+        frame[column] = frame[column].astype("Int64")
+    return frame

@@ -1,0 +1,78 @@
+"""summary.md: the run's summary for people."""
+
+from __future__ import annotations
+
+from typing import Any
+
+MAX_SQL = 90
+
+
+def render_markdown(s: dict[str, Any]) -> str:
+    """The whole report as Markdown, most decisive facts first."""
+    out = [f"# Rehearsal {s['scenario']} {s['from_version']} -> {s['to_version']}: **{s['verdict'].upper()}**", ""]
+    out.append(f"Environment `{s['environment']}`, started {s['started']}, {s['duration_s']:.0f} s, "
+               f"exit code {s['exit_code']}." + (f" Incomplete: {s['incomplete']}." if s["incomplete"] else ""))
+    out += ["", "## Gates", "", _table(["gate", "limit", "observed", "result"], [
+        [g["name"], _num(g["limit"]), _num(g["observed"]), "pass" if g["passed"] else "**FAIL**"]
+        for g in s["gates"]]) if s["gates"] else "No gates in the plan."]
+    out += ["", "## Phases", "", _table(
+        ["phase", "versions", "seconds", "requests", "RPS", "errors", "error rate", "p50 ms", "p95 ms", "p99 ms",
+         "max ms"],
+        [[p["name"], f"{p['from_version']} -> {p['to_version']}", _num(p["duration_s"]), p["requests"],
+          _num(p["rps"]), p["errors"], f"{p['error_rate']:.2%}", _num(p["p50_ms"]), _num(p["p95_ms"]),
+          _num(p["p99_ms"]), _num(p["max_ms"])] for p in s["phases"]])]
+    out += ["", f"Downtime (service swaps, stop to healthy): **{s['downtime_s']:.2f} s**"
+            + "".join(f"; {w['from_version']} -> {w['to_version']}: {w['downtime_s']:.2f} s" for w in s["swaps"])]
+    out += ["", "## Migration statements", "",
+            "Blocked backends: sessions that waited on a lock the statement held or queued for. Held-up "
+            "requests: requests in flight during the statement that took longer than their endpoint's "
+            "baseline p99.", "", _table(
+                ["phase", "#", "statement", "ms", "result", "blocked backends", "longest wait ms",
+                 "held-up requests", "failed requests"],
+                [[t["phase"], t["seq"], _sql(t["sql"]), _num(t["duration_ms"]),
+                  f"{t['sqlstate'] or 'error'}: {t['error']}" if t["error"] else "ok", t["blocked_backends"],
+                  _num(t["max_wait_ms"]), t["blocked_requests"], t["failed_requests"]] for t in s["statements"]])]
+    waits = s["lock_waits"]
+    out += ["", "## Lock waits", "",
+            f"{waits['count']} waits, longest {waits['max_ms']:.0f} ms, {waits['total_ms']:.0f} ms in total.", ""]
+    if waits["longest_chain"]:
+        out += ["Longest chain (root first):", "", _table(["pid", "role", "application", "lock", "waited ms",
+                                                            "query"], [
+            [c["pid"], c["role"], c["application"] or "", f"{c['mode'] or ''} {c['relation'] or ''}".strip(),
+             _num(c["waiting_ms"]), _sql(c["query"] or "")] for c in waits["longest_chain"]])]
+    rollback = s["rollback"]
+    out += ["", "## Rollback", "", f"Rollback safe: **{'yes' if rollback['safe'] else 'NO'}**"
+            + ("" if rollback.get("checked", True) else " (not checked: the run did not get that far)"), ""]
+    if rollback["schema_diff"]:
+        out += ["Schema differs from the baseline (- only before, + only after):", "", "```",
+                *rollback["schema_diff"], "```", ""]
+    if rollback["data_changes"]:
+        out.append(_table(["table", "compared with", "rows before", "rows after", "lost", "changed",
+                           "lost of those written mid-upgrade", "missing columns"], [
+            [d["table"], d["compared_with"], d["rows_before"], d["rows_after"], d["lost"], d["changed"],
+             d["lost_written_during_upgrade"], ", ".join(d["missing_columns"])] for d in rollback["data_changes"]]))
+    out += ["", "## Endpoints", "", _table(
+        ["phase", "endpoint", "requests", "errors", "p50 ms", "p95 ms", "p99 ms"],
+        [[e["phase"], e["name"], e["requests"], e["errors"], _num(e["p50_ms"]), _num(e["p95_ms"]),
+          _num(e["p99_ms"])] for e in s["endpoints"]])]
+    out += ["", "Frames: " + ", ".join(f"`{v}`" for v in s["artifacts"].values()), ""]
+    return "\n".join(out)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell).replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _num(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.1f}" if abs(value) < 1000 else f"{value:.0f}"
+    return str(value)
+
+
+def _sql(sql: str) -> str:
+    sql = " ".join(sql.split())
+    return f"`{sql if len(sql) <= MAX_SQL else sql[:MAX_SQL - 1] + '…'}`"

@@ -1,0 +1,6 @@
+BEGIN;
+ALTER TABLE orders ADD COLUMN currency text;
+UPDATE orders SET currency = 'EUR';
+ALTER TABLE orders ALTER COLUMN currency SET DEFAULT 'EUR';
+ALTER TABLE orders ALTER COLUMN currency SET NOT NULL;
+COMMIT;
