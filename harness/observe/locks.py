@@ -60,7 +60,7 @@ def root_blockers(waiters: dict[int, list[int]]) -> dict[int, tuple[int | None, 
                 depth += 1
                 frontier = next_frontier
         if root is None and len(seen) > 1:
-            root = min(seen)
+            root, depth = min(seen), len(seen)
         roots[pid] = (root, depth)
     return roots
 

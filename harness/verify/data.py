@@ -106,10 +106,10 @@ def compare(before: TableSnapshot, after: TableSnapshot, label: str,
     """Rows of `before` that `after` lacks, or holds with another checksum (same columns required)."""
     if before.columns != after.columns:
         raise ValueError(f"{before.table}: snapshots over different columns cannot be compared")
-    joined = before.rows.to_frame("before").join(after.rows.to_frame("after"), how="left")
-    lost = joined.index[joined["after"].isna()].tolist()
-    present = joined.dropna()
-    changed = present.index[present["before"] != present["after"].astype("int64")].tolist()
+    lost = before.rows.index.difference(after.rows.index).tolist()
+    common = before.rows.index.intersection(after.rows.index)
+    differs = before.rows.loc[common].to_numpy() != after.rows.loc[common].to_numpy()
+    changed = common[differs].tolist()
     fresh = written_during_upgrade or set()
     return TableChanges(before.table, label, len(before), len(after), lost=lost, changed=changed,
                         lost_written_during_upgrade=[k for k in lost if k in fresh])

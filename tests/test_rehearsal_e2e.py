@@ -1,0 +1,136 @@
+"""End to end: the shop scenario rehearsed for real (small data, short phases), and teardown in every case."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness.plan import PHASE_NAMES
+
+from .conftest import REPO
+from .leftovers import postgres_temp_dirs, processes_of
+
+SMALL = ["--env", "local", "--set", "seed.rows=200000", "--set", "phases.baseline_s=3",
+         "--set", "phases.post_upgrade_s=3", "--set", "phases.post_rollback_s=3",
+         "--set", "observe.lock_sample_interval_ms=20", "--set", "load.users=20", "--set", "load.spawn_rate=20"]
+
+
+def _rehearse(out: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "scenarios/shop", "--out", str(out),
+                             *SMALL, *extra], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _run_dir(out: Path) -> Path:
+    (run_dir,) = out.iterdir()
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def shop_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess, Path]:
+    out = tmp_path_factory.mktemp("reports")
+    before = postgres_temp_dirs()
+    proc = _rehearse(out)
+    stdout, stderr = proc.communicate(timeout=240)
+    run_dir = _run_dir(out)
+    assert processes_of(run_dir.name) == [], "a process of the run outlived it"
+    assert postgres_temp_dirs() <= before, "the run left its PostgreSQL temp dir behind"
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr), run_dir
+
+
+@pytest.mark.slow
+def test_summary_has_five_phases_with_traffic_in_each(shop_run) -> None:
+    result, run_dir = shop_run
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert [p["name"] for p in summary["phases"]] == list(PHASE_NAMES)
+    for phase in summary["phases"]:
+        assert phase["requests"] > 20, phase
+        assert phase["p99_ms"] is not None
+    assert summary["environment"] == "local"
+    assert {"requests", "locks", "statements", "phases"} <= set(summary["artifacts"])
+    requests = pd.read_parquet(run_dir / "requests.parquet")
+    assert set(PHASE_NAMES) <= set(requests["phase"])
+    assert len(requests) >= sum(p["requests"] for p in summary["phases"])
+    assert f"report: {run_dir / 'summary.md'}" in result.stdout
+
+
+@pytest.mark.slow
+def test_lock_waits_are_attributed_to_the_2_0_statements(shop_run) -> None:
+    _, run_dir = shop_run
+    summary = json.loads((run_dir / "summary.json").read_text())
+    upgrade = [s for s in summary["statements"] if s["phase"] == "upgrade"]
+    assert [s["version"] for s in upgrade] == ["2.0"] * len(upgrade)
+    backfill = next(s for s in upgrade if s["sql"].startswith("UPDATE orders SET currency"))
+    assert backfill["blocked_backends"] >= 1 and backfill["max_wait_ms"] > 100
+    assert backfill["blocked_requests"] >= 1
+    assert summary["lock_waits"]["count"] >= 1 and summary["lock_waits"]["max_ms"] > 100
+    chain = summary["lock_waits"]["longest_chain"]
+    assert chain[0]["role"] == "root blocker" and chain[0]["application"] == "rehearse-migrate"
+    upgrade_phase = next(p for p in summary["phases"] if p["name"] == "upgrade")
+    baseline = next(p for p in summary["phases"] if p["name"] == "baseline")
+    assert upgrade_phase["p99_ms"] > 2 * baseline["p99_ms"], "the backfill's lock shows in the upgrade's tail"
+    assert summary["downtime_s"] > 0 and len(summary["swaps"]) == 2
+    md = (run_dir / "summary.md").read_text()
+    assert "UPDATE orders SET currency = 'EUR'" in md and "Longest chain" in md
+
+
+@pytest.mark.slow
+def test_rollback_verdict_and_failing_gate(shop_run) -> None:
+    result, run_dir = shop_run
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["rollback"]["checked"] and summary["rollback"]["schema_diff"] == []
+    assert summary["rollback"]["safe"] is True
+    written_mid_upgrade = next(c for c in summary["rollback"]["data_changes"]
+                               if c["table"] == "orders" and c["compared_with"] == "before_rollback")
+    assert written_mid_upgrade["rows_before"] > next(
+        c for c in summary["rollback"]["data_changes"] if c["table"] == "orders" and c["compared_with"] == "baseline"
+    )["rows_before"], "orders placed during the upgrade window are part of the check"
+    rollback_phase = next(e for e in summary["endpoints"] if e["phase"] == "rollback" and e["name"] == "/orders")
+    assert rollback_phase["errors"] > 0, "2.0 fails on the rolled-back schema until 1.0 is back"
+    failed = [g for g in summary["gates"] if not g["passed"]]
+    assert any(g["metric"] == "error_rate" for g in failed)
+    assert summary["verdict"] == "fail" and summary["exit_code"] == 1 and result.returncode == 1
+    assert "verdict: FAIL" in result.stdout
+
+
+@pytest.mark.slow
+def test_sigint_mid_upgrade_tears_everything_down(tmp_path: Path) -> None:
+    before = postgres_temp_dirs()
+    proc = _rehearse(tmp_path, "--set", "seed.rows=400000")
+    deadline = time.monotonic() + 120
+    phases = None
+    while time.monotonic() < deadline and proc.poll() is None:
+        runs = list(tmp_path.iterdir())
+        phases = runs[0] / "streams" / "phases.jsonl" if runs else None
+        if phases and phases.exists() and '"upgrade"' in phases.read_text():
+            break
+        time.sleep(0.05)
+    assert phases is not None and proc.poll() is None, proc.stderr.read() if proc.poll() is not None else ""
+    time.sleep(0.5)  # inside the backfill
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "interrupted" in stderr
+    run_dir = _run_dir(tmp_path)
+    assert processes_of(run_dir.name) == []
+    assert postgres_temp_dirs() <= before
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["incomplete"] == "interrupted" and summary["verdict"] == "fail"
+    assert summary["phases"][-1]["name"] == "upgrade", "what was recorded up to the interrupt is kept"
+
+
+@pytest.mark.slow
+def test_service_that_cannot_start_is_an_environment_failure(tmp_path: Path) -> None:
+    before = postgres_temp_dirs()
+    proc = _rehearse(tmp_path, "--set", 'service.command=["{python}", "-c", "raise SystemExit(4)"]')
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 3, stderr
+    assert "environment failure: service exited with code 4" in stderr and "Traceback" not in stderr
+    assert processes_of(_run_dir(tmp_path).name) == []
+    assert postgres_temp_dirs() <= before
