@@ -1,0 +1,99 @@
+"""Lint SQL migrations: a text, a .sql file, a directory of them, or a scenario's releases; format findings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.lint.predict import LintInputError, SqlSyntaxError, analyze_sql
+from harness.lint.rules import (
+    Rule,
+    Severity,
+    add_column_rewrite,
+    alter_column_type,
+    backfill_in_ddl_transaction,
+    concurrently_in_transaction,
+    constraint_without_not_valid,
+    missing_lock_timeout,
+    non_concurrent_index,
+    rename,
+    set_not_null,
+    statements_after_exclusive_lock,
+    unique_without_index,
+    vacuum_full_or_cluster,
+)
+
+RULES: tuple[Rule, ...] = (
+    non_concurrent_index.RULE, constraint_without_not_valid.RULE, set_not_null.RULE, add_column_rewrite.RULE,
+    alter_column_type.RULE, unique_without_index.RULE, statements_after_exclusive_lock.RULE,
+    backfill_in_ddl_transaction.RULE, concurrently_in_transaction.RULE, vacuum_full_or_cluster.RULE,
+    rename.RULE, missing_lock_timeout.RULE,
+)
+SCENARIO_FILE = "rehearsal.toml"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One dangerous statement: which rule, how bad, what goes wrong under load, and the safer way."""
+
+    rule: str
+    severity: Severity
+    statement_index: int
+    sql: str
+    message: str
+    safer: str
+    file: str | None
+    line: int | None
+
+
+def lint_sql(sql: str, file: str | None = None) -> list[Finding]:
+    """Findings for one SQL text (a migration file's content), in statement order."""
+    try:
+        statements = analyze_sql(sql)
+    except SqlSyntaxError as error:
+        raise SqlSyntaxError(error.message, error.line, error.column, file or "<sql>") from None
+    findings = [Finding(rule=rule.name, severity=rule.severity, statement_index=hit.statement.index,
+                        sql=hit.statement.prediction.sql, message=hit.message, safer=hit.safer, file=file,
+                        line=hit.statement.line)
+                for rule in RULES for hit in rule.check(statements)]
+    order = {rule.name: position for position, rule in enumerate(RULES)}
+    return sorted(findings, key=lambda f: (f.statement_index, order[f.rule]))
+
+
+def sql_files(path: Path) -> list[Path]:
+    """The .sql files `lint_path` reads for `path`, in the order it reads them."""
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise LintInputError(path, "no such file or directory")
+    root = path / "releases" if (path / SCENARIO_FILE).is_file() else path
+    if not root.is_dir():
+        return []
+    return sorted((p for p in root.rglob("*.sql") if p.is_file()), key=lambda p: p.relative_to(root).parts)
+
+
+def lint_path(path: Path) -> list[Finding]:
+    """Findings for a .sql file, a directory of .sql files (recursive), or a scenario dir (its releases/)."""
+    findings: list[Finding] = []
+    for file in sql_files(Path(path)):
+        try:
+            text = file.read_text(encoding="utf-8")
+        except UnicodeDecodeError as error:
+            raise LintInputError(file, f"not UTF-8 text (byte {error.start})") from None
+        except OSError as error:
+            raise LintInputError(file, error.strerror or str(error)) from None
+        findings += lint_sql(text, str(file))
+    return findings
+
+
+def has_danger(findings: Iterable[Finding]) -> bool:
+    """Whether any finding is a danger (not just a warning)."""
+    return any(finding.severity == "danger" for finding in findings)
+
+
+def format_findings(findings: Iterable[Finding]) -> str:
+    """Human text, one block per finding: `file:line  rule  message` then `    safer: ...`."""
+    blocks = [f"{finding.file or '<sql>'}:{finding.line or '?'}  {finding.rule}  {finding.message}\n"
+              f"    safer: {finding.safer}" for finding in findings]
+    return "\n".join(blocks)
