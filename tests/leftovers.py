@@ -25,5 +25,6 @@ def processes_of(run_id: str) -> list[int]:
     return found
 
 
-def postgres_temp_dirs() -> set[str]:
-    return {p.name for p in Path(tempfile.gettempdir()).glob("rehearse-pg-*")}
+def postgres_temp_dirs(run_id: str) -> list[str]:
+    """The run's PostgreSQL temp directories still on disk."""
+    return [p.name for p in Path(tempfile.gettempdir()).glob(f"rehearse-pg-{run_id}-*")]

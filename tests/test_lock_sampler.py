@@ -33,10 +33,11 @@ def test_lock_queue_is_sampled_with_the_idle_transaction_as_root(database: Datab
     background = []
     try:
         background.append(_in_background(database, "ALTER TABLE accounts ADD COLUMN note text", "migration"))
-        time.sleep(0.3)
+        _wait_for_waiters(database, 1)
         for i in range(3):
             background.append(_in_background(database, "SELECT count(*) FROM accounts", f"reader-{i}"))
-        time.sleep(0.5)
+        _wait_for_waiters(database, 4)
+        time.sleep(0.2)
     finally:
         blocker.rollback()
         for thread, conn in background:
@@ -45,16 +46,15 @@ def test_lock_queue_is_sampled_with_the_idle_transaction_as_root(database: Datab
         blocker.close()
         sampler.stop()
 
-    rows = read_json_lines(stream)
     assert not sampler.errors
-    blocker_pid = {r["root_blocker"] for r in rows if r["application_name"] == "migration"}
-    assert len(blocker_pid) == 1
-    (root,) = blocker_pid
-    last = {}
-    for row in rows:
-        last[row["application_name"]] = row
-    assert set(last) == {"migration", "reader-0", "reader-1", "reader-2"}
+    samples: dict[float, dict[str, dict]] = {}
+    for row in read_json_lines(stream):
+        samples.setdefault(row["sampled_at"], {})[row["application_name"]] = row
+    full = [s for s in samples.values() if set(s) == {"migration", "reader-0", "reader-1", "reader-2"}]
+    assert full, "no sample caught the whole queue"
+    last = full[-1]
     alter = last["migration"]
+    root = alter["root_blocker"]
     assert alter["mode"] == "AccessExclusiveLock" and alter["relation"] == "accounts"
     assert alter["blocked_by"] == [root] and alter["chain_depth"] == 1
     assert alter["root_state"] == "idle in transaction" and alter["root_application"] == "forgotten-tx"
@@ -64,7 +64,15 @@ def test_lock_queue_is_sampled_with_the_idle_transaction_as_root(database: Datab
         assert reader["blocked_by"] == [alter["pid"]], "a queued reader reports the waiting DDL as its blocker"
         assert reader["root_blocker"] == root and reader["chain_depth"] == 2
         assert reader["root_query"] == "SELECT balance FROM accounts WHERE id = 1"
-        assert 0.1 < reader["waiting_s"] < 2
+        assert 0.0 < reader["waiting_s"] < 10
+
+
+def _wait_for_waiters(database: Database, count: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(database.dsn(), autocommit=True) as conn:
+        while conn.execute("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()[0] < count:
+            assert time.monotonic() < deadline, f"fewer than {count} waiters after {timeout}s"
+            time.sleep(0.02)
 
 
 def test_root_blockers_follow_chains_and_break_cycles() -> None:

@@ -35,12 +35,11 @@ def _run_dir(out: Path) -> Path:
 @pytest.fixture(scope="module")
 def shop_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess, Path]:
     out = tmp_path_factory.mktemp("reports")
-    before = postgres_temp_dirs()
     proc = _rehearse(out)
     stdout, stderr = proc.communicate(timeout=240)
     run_dir = _run_dir(out)
     assert processes_of(run_dir.name) == [], "a process of the run outlived it"
-    assert postgres_temp_dirs() <= before, "the run left its PostgreSQL temp dir behind"
+    assert postgres_temp_dirs(run_dir.name) == [], "the run left its PostgreSQL temp dir behind"
     return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr), run_dir
 
 
@@ -101,7 +100,6 @@ def test_rollback_verdict_and_failing_gate(shop_run) -> None:
 
 @pytest.mark.slow
 def test_sigint_mid_upgrade_tears_everything_down(tmp_path: Path) -> None:
-    before = postgres_temp_dirs()
     proc = _rehearse(tmp_path, "--set", "seed.rows=400000")
     deadline = time.monotonic() + 120
     phases = None
@@ -119,7 +117,7 @@ def test_sigint_mid_upgrade_tears_everything_down(tmp_path: Path) -> None:
     assert "Traceback" not in stderr and "interrupted" in stderr
     run_dir = _run_dir(tmp_path)
     assert processes_of(run_dir.name) == []
-    assert postgres_temp_dirs() <= before
+    assert postgres_temp_dirs(run_dir.name) == []
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["incomplete"] == "interrupted" and summary["verdict"] == "fail"
     assert summary["phases"][-1]["name"] == "upgrade", "what was recorded up to the interrupt is kept"
@@ -127,10 +125,9 @@ def test_sigint_mid_upgrade_tears_everything_down(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_service_that_cannot_start_is_an_environment_failure(tmp_path: Path) -> None:
-    before = postgres_temp_dirs()
     proc = _rehearse(tmp_path, "--set", 'service.command=["{python}", "-c", "raise SystemExit(4)"]')
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 3, stderr
     assert "environment failure: service exited with code 4" in stderr and "Traceback" not in stderr
-    assert processes_of(_run_dir(tmp_path).name) == []
-    assert postgres_temp_dirs() <= before
+    run_id = _run_dir(tmp_path).name
+    assert processes_of(run_id) == [] and postgres_temp_dirs(run_id) == []

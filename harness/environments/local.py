@@ -19,7 +19,7 @@ class LocalEnvironment:
     def __init__(self, plan: Plan, run_dir: Path, run_id: str) -> None:
         self.plan, self.run_dir = plan, run_dir
         self.child_env = {**os.environ, RUN_ID_ENV: run_id}
-        self.postgres = LocalPostgres(run_dir, plan.postgres_bin, plan.database, self.child_env)
+        self.postgres = LocalPostgres(run_dir, plan.postgres_bin, plan.database, self.child_env, run_id)
         self.port = free_loopback_port()
         self.database: Database | None = None
         self.service: OwnedProcess | None = None

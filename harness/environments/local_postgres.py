@@ -32,8 +32,9 @@ SERVER_SETTINGS = {
 class LocalPostgres:
     """Verbs: start() -> Database, stop(). Owns its temp dir and server process."""
 
-    def __init__(self, run_dir: Path, bin_dir: Path | None, dbname: str, env: dict[str, str]) -> None:
-        self.run_dir, self.dbname, self.env = run_dir, dbname, env
+    def __init__(self, run_dir: Path, bin_dir: Path | None, dbname: str, env: dict[str, str],
+                 label: str = "") -> None:
+        self.run_dir, self.dbname, self.env, self.label = run_dir, dbname, env, label
         self.user = server_user()
         self.bin_dir = usable_by(find_bin_dir(bin_dir), self.user)
         self.tmp: Path | None = None
@@ -41,7 +42,7 @@ class LocalPostgres:
 
     def start(self) -> Database:
         """initdb, start the server, create the database; returns a loopback Database."""
-        self.tmp = Path(tempfile.mkdtemp(prefix="rehearse-pg-"))
+        self.tmp = Path(tempfile.mkdtemp(prefix=f"rehearse-pg-{self.label}-" if self.label else "rehearse-pg-"))
         password = secrets.token_urlsafe(18)
         pwfile = self.tmp / "pw"
         pwfile.write_text(password)

@@ -20,10 +20,10 @@ from harness.rundir import JsonLines
 APPLICATION_NAME = "rehearse-lock-sampler"
 
 WAITERS_SQL = """
-SELECT extract(epoch FROM clock_timestamp())::float8 AS sampled_at,
+SELECT extract(epoch FROM statement_timestamp())::float8 AS sampled_at,
        l.pid, a.state, a.wait_event_type, a.wait_event, l.mode, l.locktype,
        CASE WHEN l.relation IS NOT NULL THEN l.relation::regclass::text END AS relation,
-       extract(epoch FROM clock_timestamp() - l.waitstart)::float8 AS waiting_s,
+       greatest(0, extract(epoch FROM statement_timestamp() - l.waitstart))::float8 AS waiting_s,
        pg_blocking_pids(l.pid) AS blocked_by,
        a.application_name, left(a.query, 2000) AS query
 FROM pg_locks l
