@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.upgrade.options import TRANSACTION_MODES, RunnerOptions
+
 PLAN_FILE = "rehearsal.toml"
 ENVIRONMENT_KINDS = ("auto", "local", "docker")
 NETWORK_MODES = ("bridge", "host")
@@ -91,6 +93,7 @@ class Plan:
     lock_sample_interval_ms: float
     rollback_tables: list[str]
     gates: list[Gate] = field(default_factory=list)
+    runner: RunnerOptions = field(default_factory=RunnerOptions)
 
     @property
     def dir(self) -> Path:
@@ -232,7 +235,7 @@ class _Validator:
     def plan(self) -> Plan:
         base = self.path.parent
         known = {"scenario", "environment", "versions", "service", "releases", "seed", "load", "phases",
-                 "observe", "rollback", "gates"}
+                 "observe", "rollback", "gates", "upgrade"}
         for key in self.raw:
             if key not in known:
                 raise self.fail(key, f"unknown section (known: {', '.join(sorted(known))})")
@@ -276,10 +279,28 @@ class _Validator:
             lock_sample_interval_ms=float(self.positive("observe.lock_sample_interval_ms", 50)),
             rollback_tables=self.string_list("rollback.tables"),
             gates=self.gates(),
+            runner=self.runner_options(),
         )
         plan.upgrade_path()  # raises when `to` does not upgrade from `from`
         plan.setup_path()
         return plan
+
+    def runner_options(self) -> RunnerOptions:
+        spec = self.table("upgrade", required=False)
+        unknown = set(spec) - {"lock_timeout_ms", "statement_timeout_ms", "lock_retries", "retry_backoff_ms",
+                               "transaction"}
+        if unknown:
+            raise self.fail(f"upgrade.{sorted(unknown)[0]}", "unknown key")
+        retries = self.get("upgrade.lock_retries", int, 0)
+        if retries < 0:
+            raise self.fail("upgrade.lock_retries", f"must be >= 0, got {retries}")
+        return RunnerOptions(
+            lock_timeout_ms=self.positive("upgrade.lock_timeout_ms", None, integer=True),
+            statement_timeout_ms=self.positive("upgrade.statement_timeout_ms", None, integer=True),
+            lock_retries=retries,
+            retry_backoff_ms=self.positive("upgrade.retry_backoff_ms", 200, integer=True),
+            transaction=self.get("upgrade.transaction", str, "as_written", TRANSACTION_MODES),
+        )
 
     def string_list(self, key: str) -> list[str]:
         value = self.get(key, list, [])

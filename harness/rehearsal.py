@@ -40,6 +40,7 @@ class Outcome:
     interrupted: str | None = None
     sampler_errors: list[str] = field(default_factory=list)
     migration_pids: set[int] = field(default_factory=set)
+    invalid_indexes: list[str] = field(default_factory=list)
 
 
 def rehearse(plan: Plan, kind: str, out: Path | None, say=print) -> Outcome:
@@ -75,7 +76,7 @@ def _timeline(plan: Plan, env: Environment, run: RunDir, outcome: Outcome, stack
     statements = JsonLines(run.stream("statements.jsonl"))
     stack.callback(statements.close)
     migrator = Migrator(database, statements, run.path / "logs" / "migrations.log", run.run_id,
-                        placeholders(plan))
+                        placeholders(plan), plan.runner)
     t0 = time.monotonic()
     try:
         migrator.apply(plan.setup_path(), phase="setup")
@@ -121,6 +122,7 @@ def _timeline(plan: Plan, env: Environment, run: RunDir, outcome: Outcome, stack
             swapped = True
         except MigrationFailed as failure:
             outcome.migration_failures.append(failure)
+            outcome.invalid_indexes = migrator.sql.invalid_indexes()
             say(f"upgrade migration failed: {failure}; the service stays at {old.version}")
         outcome.migration_pids |= {s.pid for s in migrator.steps if s.pid}
 
@@ -135,6 +137,7 @@ def _timeline(plan: Plan, env: Environment, run: RunDir, outcome: Outcome, stack
             migrator.revert(phase="rollback")
         except MigrationFailed as failure:
             outcome.migration_failures.append(failure)
+            outcome.invalid_indexes = migrator.sql.invalid_indexes()
             say(f"rollback migration failed: {failure}")
         if swapped:
             outcome.swaps.append(service.swap(env, plan, new, old))

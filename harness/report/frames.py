@@ -15,7 +15,7 @@ LOCK_COLUMNS = ["sampled_at", "phase", "pid", "state", "wait_event_type", "wait_
                 "relation", "waiting_s", "blocked_by", "root_blocker", "chain_depth", "application_name", "query",
                 "root_application", "root_query", "root_state"]
 STATEMENT_COLUMNS = ["phase", "seq", "version", "direction", "source", "sql", "started", "ended", "duration_ms",
-                     "sqlstate", "error", "pid"]
+                     "sqlstate", "error", "pid", "statement_index", "txn", "attempt", "locks", "rewrites"]
 PHASE_COLUMNS = ["name", "started", "ended", "from_version", "to_version"]
 BEFORE_FIRST_PHASE, AFTER_LAST_PHASE = "warmup", "teardown"
 
@@ -101,6 +101,8 @@ def _typed_locks(frame: pd.DataFrame) -> pd.DataFrame:
 def _typed_statements(frame: pd.DataFrame) -> pd.DataFrame:
     for column in ("started", "ended", "duration_ms"):
         frame[column] = frame[column].astype("float64")
-    for column in ("seq", "pid"):
+    for column in ("seq", "pid", "statement_index", "txn", "attempt"):
         frame[column] = frame[column].astype("Int64")
+    for column in ("locks", "rewrites"):
+        frame[column] = frame[column].map(lambda v: list(v) if isinstance(v, list) else None)
     return frame

@@ -36,6 +36,7 @@ def build_summary(plan: Plan, outcome: Outcome, frames: Frames, artifacts: dict[
                   for s in outcome.swaps],
         "rollback": outcome.rollback.result() if outcome.rollback else {"safe": False, "checked": False,
                                                                          "schema_diff": [], "data_changes": []},
+        "invalid_indexes": outcome.invalid_indexes,
         "timings": outcome.timings,
         "load": {"users": plan.users, "spawn_rate": plan.spawn_rate,
                  "lock_sample_interval_ms": plan.lock_sample_interval_ms, "seed_rows": plan.seed_rows},

@@ -9,6 +9,7 @@ from harness.environments.base import Database
 from harness.plan import Release
 from harness.rundir import JsonLines
 from harness.upgrade.command import CommandRunner
+from harness.upgrade.options import RunnerOptions
 from harness.upgrade.sql import SqlRunner, migration_files
 from harness.upgrade.steps import Step
 
@@ -23,11 +24,11 @@ class Migrator:
     """Verbs: apply(releases, phase) runs their up migrations; revert(phase) runs the downs of what applied."""
 
     def __init__(self, database: Database, stream: JsonLines, log_path: Path, run_id: str,
-                 values: dict[str, str]) -> None:
+                 values: dict[str, str], options: RunnerOptions | None = None) -> None:
         self.stream = stream
         self.steps: list[Step] = []
         self.applied: list[Applied] = []
-        self.sql = SqlRunner(database, self._record)
+        self.sql = SqlRunner(database, self._record, options)
         self.command = CommandRunner(database, self._record, log_path, run_id, values)
         self.seq = 0
 

@@ -21,6 +21,11 @@ class Step:
     sqlstate: str | None = None
     error: str | None = None
     pid: int | None = None
+    statement_index: int | None = None  # position in its file, to match lint predictions
+    txn: int | None = None  # statements sharing a txn hold their locks until its last step ends
+    attempt: int = 1
+    locks: list[str] | None = None  # "Mode relation" taken by this statement on relations that existed before
+    rewrites: list[str] | None = None  # relations given a new relfilenode
 
     @property
     def duration_ms(self) -> float | None:
