@@ -86,7 +86,7 @@ def _seeded(database: Database, rows: int = 1000) -> None:
 
 
 def test_each_statement_records_its_locks_and_rewrites(database: Database, tmp_path: Path) -> None:
-    _seeded(database)
+    _seeded(database, rows=100_000)
     steps: list[Step] = []
     path = _write(tmp_path, "001_x.up.sql", """
         CREATE INDEX orders_total_idx ON orders (total);

@@ -80,14 +80,17 @@ class LockWatcher:
     """Polls the locks of one backend from a second connection while a statement runs outside a transaction.
     Verbs: start(), stop() -> the (relation, mode) pairs seen."""
 
-    def __init__(self, dsn: str, pid: int, interval_s: float = 0.01) -> None:
+    def __init__(self, dsn: str, pid: int, interval_s: float = 0.005) -> None:
         self.dsn, self.pid, self.interval_s = dsn, pid, interval_s
         self.seen: set[tuple[str, str]] = set()
         self._stop = threading.Event()
+        self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lock-watcher", daemon=True)
 
     def start(self) -> None:
+        """Returns once the watcher is connected, so that it sees the statement from its start."""
         self._thread.start()
+        self._ready.wait(10)
 
     def stop(self) -> set[tuple[str, str]]:
         self._stop.set()
@@ -97,8 +100,11 @@ class LockWatcher:
     def _run(self) -> None:
         try:
             with psycopg.connect(self.dsn, autocommit=True, application_name="rehearse-lock-watcher") as conn:
+                self._ready.set()
                 while not self._stop.is_set():
                     self.seen |= own_locks(conn, self.pid)
                     self._stop.wait(self.interval_s)
         except psycopg.Error:
             return
+        finally:
+            self._ready.set()
