@@ -43,8 +43,8 @@ def test_overrides_apply_before_validation() -> None:
     (lambda t: t.replace('locustfile = "locustfile.py"', 'locustfile = "nope.py"'), "load.locustfile",
      "does not exist"),
     (lambda t: t.replace('kind = "auto"', 'kind = "cloud"'), "environment.kind", "must be one of"),
-    (lambda t: t.replace('metric = "downtime_s"', 'metric = "happiness"'), "gates[3].metric", "unknown metric"),
-    (lambda t: t.replace("max = 5\n", "max = 5\nmin = 1\n"), "gates[3]", "exactly one of"),
+    (lambda t: t.replace('metric = "downtime_s"', 'metric = "happiness"'), "gates[5].metric", "unknown metric"),
+    (lambda t: t.replace("max = 5\n", "max = 5\nmin = 1\n"), "gates[5]", "exactly one of"),
     (lambda t: t + "\n[surprise]\nx = 1\n", "surprise", "unknown section"),
     (lambda t: t.replace("[versions]", "[versions\n"), "", "not valid TOML"),
 ])

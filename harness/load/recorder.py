@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 
 import gevent
 from locust import events
 
-from harness.load.contract import REQUEST_COLUMNS, REQUESTS_FILE_ENV
+from harness.load.contract import REQUEST_COLUMNS, REQUESTS_FILE_ENV, SQLSTATE_PATTERN
 
 FLUSH_EVERY_S = 0.5
 
@@ -19,6 +20,7 @@ _path = os.environ.get(REQUESTS_FILE_ENV)
 _file = open(_path, "a", newline="", encoding="utf-8") if _path else None  # noqa: SIM115 - closed at quit
 _writer = csv.writer(_file) if _file else None
 _worker = os.getpid()
+_sqlstate = re.compile(SQLSTATE_PATTERN)
 if _file is not None and _file.tell() == 0:
     _writer.writerow(REQUEST_COLUMNS)
 
@@ -30,8 +32,17 @@ def _record(request_type, name, response_time, response_length, response=None, e
         return
     status = getattr(response, "status_code", None) or 0
     error = None if exception is None else f"{type(exception).__name__}: {exception}"[:300]
+    sqlstate = _sqlstate_of(response) if error and status >= 400 else ""
     _writer.writerow([f"{start_time:.6f}" if start_time else "", name, request_type, status,
-                      f"{response_time:.3f}", response_length or 0, error or "", _worker])
+                      f"{response_time:.3f}", response_length or 0, error or "", sqlstate, _worker])
+
+
+def _sqlstate_of(response) -> str:
+    try:
+        found = _sqlstate.search((response.text or "")[:2000])
+    except Exception:  # noqa: BLE001 - an undecodable body just has no SQLSTATE
+        return ""
+    return found.group(1) if found else ""
 
 
 def _flush_forever() -> None:

@@ -66,7 +66,7 @@ def waits(locks: pd.DataFrame) -> pd.DataFrame:
     """One row per distinct wait (a backend waiting for one lock), with the longest wait observed for it."""
     if locks.empty:
         return pd.DataFrame(columns=["pid", "locktype", "relation", "mode", "waitstart", "waiting_s", "phase"])
-    frame = locks.assign(waitstart=(locks["sampled_at"] - locks["waiting_s"].fillna(0)).round(2),
+    frame = locks.assign(waitstart=(locks["sampled_at"] - locks["waiting_s"].fillna(0)).round(3),
                          relation=locks["relation"].fillna(""))
     return frame.groupby(["pid", "locktype", "relation", "mode", "waitstart"], as_index=False, dropna=False).agg(
         waiting_s=("waiting_s", "max"), phase=("phase", "first"))
@@ -117,34 +117,77 @@ def baseline_p99(requests: pd.DataFrame) -> dict[str, float]:
 
 
 def statement_table(frames, migration_pids: set[int]) -> list[dict[str, Any]]:
-    """Per migration step of the upgrade and rollback: duration, outcome, and whom it held up.
+    """Per migration step of the upgrade and rollback: duration, outcome, locks, and whom it held up.
 
-    A sampled wait belongs to the step running when it was sampled if the migration's backend is its root
-    blocker, a direct blocker or the waiter. Requests held up: requests in flight during the step that took
-    longer than their endpoint's baseline p99 (only for steps that caused waits)."""
+    A lock wait involving the migration's backend (root blocker, direct blocker or the waiter) is blamed on the
+    step running when the wait began, with the whole wait's length. Held-up requests: requests that started
+    during the step and took longer than their endpoint's baseline p99 (only for steps that caused waits).
+    Added p99: p99 latency of the requests started during the step minus the baseline phase's p99."""
     steps = frames.statements[frames.statements["phase"].isin(PHASE_NAMES)]
     locks = frames.locks
-    involved = locks[migration_lock_rows(locks, migration_pids)] if not locks.empty else locks
+    involved = waits(locks[migration_lock_rows(locks, migration_pids)]) if not locks.empty else waits(locks)
     requests = frames.requests
-    ends = requests["start"] + requests["latency_ms"] / 1000
     bar = requests["name"].map(baseline_p99(requests)).fillna(np.inf)
+    baseline = requests[requests["phase"] == "baseline"]["latency_ms"]
+    baseline_p99_ms = float(np.percentile(baseline, 99)) if len(baseline) else None
+    txn_end = steps.groupby("txn")["ended"].max() if steps["txn"].notna().any() else pd.Series(dtype=float)
     rows = []
     for step in steps.itertuples():
         ended = step.ended if pd.notna(step.ended) else step.started
-        in_window = involved[(involved["sampled_at"] >= step.started) & (involved["sampled_at"] <= ended)]
-        others = in_window[in_window["pid"] != step.pid] if pd.notna(step.pid) else in_window
-        own = in_window[in_window["pid"] == step.pid] if pd.notna(step.pid) else in_window.iloc[0:0]
-        overlapping = (requests["start"] <= ended) & (ends >= step.started)
-        held_up = overlapping & (requests["latency_ms"] > bar) if len(others) else overlapping & False
-        failed = overlapping & requests["error"].notna()
+        begun = involved[(involved["waitstart"] >= step.started - 0.01) & (involved["waitstart"] <= ended)]
+        others = begun[begun["pid"] != step.pid] if pd.notna(step.pid) else begun
+        own = begun[begun["pid"] == step.pid] if pd.notna(step.pid) else begun.iloc[0:0]
+        started_during = (requests["start"] >= step.started) & (requests["start"] <= ended)
+        held_up = started_during & (requests["latency_ms"] > bar) if len(others) else started_during & False
+        failed = started_during & requests["error"].notna()
+        during = requests.loc[started_during, "latency_ms"]
+        p99_during = float(np.percentile(during, 99)) if len(during) else None
+        held_until = txn_end.get(step.txn, ended) if pd.notna(step.txn) else ended
         rows.append({
             "phase": step.phase, "seq": int(step.seq), "version": step.version, "direction": step.direction,
             "source": step.source, "sql": step.sql, "started": step.started, "ended": step.ended,
             "duration_ms": step.duration_ms, "sqlstate": step.sqlstate, "error": step.error,
+            "attempt": int(step.attempt) if pd.notna(step.attempt) else 1,
+            "statement_index": int(step.statement_index) if pd.notna(step.statement_index) else None,
+            "locks": step.locks, "locks_held": step.locks_held, "rewrites": step.rewrites,
+            "held_ms": (held_until - step.started) * 1000 if step.locks else None,
             "blocked_backends": int(others["pid"].nunique()),
             "max_wait_ms": float(others["waiting_s"].max() * 1000) if len(others) else 0.0,
             "waited_ms": float(own["waiting_s"].max() * 1000) if len(own) else 0.0,
             "blocked_requests": int(held_up.sum()),
             "failed_requests": int(failed.sum()),
+            "p99_during_ms": p99_during,
+            "added_p99_ms": p99_during - baseline_p99_ms if p99_during is not None and baseline_p99_ms else None,
+            "errors_by_sqlstate": _counts(requests.loc[failed, "sqlstate"].fillna("http")),
+            "errors_by_endpoint": _counts(requests.loc[failed, "name"]),
         })
     return rows
+
+
+def _counts(values: pd.Series) -> dict[str, int]:
+    return {str(k): int(v) for k, v in values.value_counts().items()}
+
+
+SQLSTATE_CLASSES = {"55P03": "lock timeout", "57014": "statement timeout (or cancel)", "40P01": "deadlock",
+                    "42703": "undefined column (schema mismatch)", "42P01": "undefined table (schema mismatch)"}
+
+
+def error_table(requests: pd.DataFrame) -> list[dict[str, Any]]:
+    """Failed requests per phase, endpoint and SQLSTATE (from the response body; "http" when none given)."""
+    failed = requests[requests["error"].notna() & requests["phase"].isin(PHASE_NAMES)]
+    if failed.empty:
+        return []
+    order = {name: i for i, name in enumerate(PHASE_NAMES)}
+    grouped = failed.assign(sqlstate=failed["sqlstate"].fillna("http")).groupby(
+        ["phase", "name", "sqlstate"], as_index=False).agg(errors=("start", "size"), status=("status", "max"))
+    rows = [{"phase": r.phase, "name": r.name, "sqlstate": r.sqlstate,
+             "meaning": SQLSTATE_CLASSES.get(r.sqlstate, ""), "errors": int(r.errors), "status": int(r.status)}
+            for r in grouped.itertuples()]
+    return sorted(rows, key=lambda r: (order[r["phase"]], -r["errors"]))
+
+
+def top_offenders(statements: list[dict[str, Any]], limit: int = 5) -> list[dict[str, Any]]:
+    """The statements that hurt traffic most: held-up requests, then longest wait, then failed requests."""
+    hurting = [s for s in statements if s["blocked_requests"] or s["max_wait_ms"] or s["failed_requests"]]
+    return sorted(hurting, key=lambda s: (s["blocked_requests"], s["max_wait_ms"], s["failed_requests"]),
+                  reverse=True)[:limit]

@@ -10,12 +10,12 @@ import pandas as pd
 
 from harness.rundir import RunDir, read_json_lines
 
-REQUEST_COLUMNS = ["start", "phase", "name", "method", "status", "latency_ms", "bytes", "error", "worker"]
+REQUEST_COLUMNS = ["start", "phase", "name", "method", "status", "latency_ms", "bytes", "error", "sqlstate", "worker"]
 LOCK_COLUMNS = ["sampled_at", "phase", "pid", "state", "wait_event_type", "wait_event", "mode", "locktype",
                 "relation", "waiting_s", "blocked_by", "root_blocker", "chain_depth", "application_name", "query",
                 "root_application", "root_query", "root_state"]
 STATEMENT_COLUMNS = ["phase", "seq", "version", "direction", "source", "sql", "started", "ended", "duration_ms",
-                     "sqlstate", "error", "pid", "statement_index", "txn", "attempt", "locks", "rewrites"]
+                     "sqlstate", "error", "pid", "statement_index", "txn", "attempt", "locks", "locks_held", "rewrites"]
 PHASE_COLUMNS = ["name", "started", "ended", "from_version", "to_version"]
 BEFORE_FIRST_PHASE, AFTER_LAST_PHASE = "warmup", "teardown"
 
@@ -42,6 +42,7 @@ def load_frames(run: RunDir) -> Frames:
     phases = phase_frame(run.stream("phases.jsonl"))
     requests = request_frame(run.stream("requests.csv"))
     requests.insert(1, "phase", tag_phases(requests["start"], phases))
+    requests = requests[REQUEST_COLUMNS]
     locks = pd.DataFrame(read_json_lines(run.stream("locks.jsonl")), columns=[c for c in LOCK_COLUMNS if c != "phase"])
     locks.insert(1, "phase", tag_phases(locks["sampled_at"], phases))
     statements = pd.DataFrame(read_json_lines(run.stream("statements.jsonl")), columns=STATEMENT_COLUMNS)
@@ -64,15 +65,16 @@ def request_frame(path: Path) -> pd.DataFrame:
     if not path.exists() or path.stat().st_size == 0:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in (
             ("start", "float64"), ("name", "str"), ("method", "str"), ("status", "int64"), ("latency_ms", "float64"),
-            ("bytes", "int64"), ("error", "object"), ("worker", "int64"))})
+            ("bytes", "int64"), ("error", "object"), ("sqlstate", "object"), ("worker", "int64"))})
     frame = pd.read_csv(path, on_bad_lines="skip", keep_default_na=False,
-                        dtype={"name": str, "method": str, "error": str})
+                        dtype={"name": str, "method": str, "error": str, "sqlstate": str})
     frame["start"] = pd.to_numeric(frame["start"], errors="coerce")
     frame = frame.dropna(subset=["start"])
     for column in ("status", "bytes", "worker"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").fillna(0).astype("int64")
     frame["latency_ms"] = pd.to_numeric(frame["latency_ms"], errors="coerce").astype("float64")
-    frame["error"] = frame["error"].where(frame["error"] != "", None)
+    for column in ("error", "sqlstate"):
+        frame[column] = frame[column].where(frame[column] != "", None)
     return frame.sort_values("start", kind="stable").reset_index(drop=True)
 
 
@@ -103,6 +105,6 @@ def _typed_statements(frame: pd.DataFrame) -> pd.DataFrame:
         frame[column] = frame[column].astype("float64")
     for column in ("seq", "pid", "statement_index", "txn", "attempt"):
         frame[column] = frame[column].astype("Int64")
-    for column in ("locks", "rewrites"):
+    for column in ("locks", "locks_held", "rewrites"):
         frame[column] = frame[column].map(lambda v: list(v) if isinstance(v, list) else None)
     return frame

@@ -23,15 +23,37 @@ def render_markdown(s: dict[str, Any]) -> str:
           _num(p["p99_ms"]), _num(p["max_ms"])] for p in s["phases"]])]
     out += ["", f"Downtime (service swaps, stop to healthy): **{s['downtime_s']:.2f} s**"
             + "".join(f"; {w['from_version']} -> {w['to_version']}: {w['downtime_s']:.2f} s" for w in s["swaps"])]
+    if s["top_offenders"]:
+        out += ["", "## Blast radius: the statements that hurt traffic most", "", _table(
+            ["phase", "#", "statement", "held-up requests", "longest wait ms", "added p99 ms", "failed requests"],
+            [[t["phase"], t["seq"], _sql(t["sql"]), t["blocked_requests"], _num(t["max_wait_ms"]),
+              _num(t["added_p99_ms"]), t["failed_requests"]] for t in s["top_offenders"]])]
     out += ["", "## Migration statements", "",
-            "Blocked backends: sessions that waited on a lock the statement held or queued for. Held-up "
-            "requests: requests in flight during the statement that took longer than their endpoint's "
-            "baseline p99.", "", _table(
-                ["phase", "#", "statement", "ms", "result", "blocked backends", "longest wait ms",
-                 "held-up requests", "failed requests"],
+            "Locks: taken by the statement (indexes marked). Blocked backends: sessions whose lock wait began "
+            "during the statement and involved the migration's backend. Held-up requests: requests started "
+            "during the statement that took longer than their endpoint's baseline p99.", "", _table(
+                ["phase", "#", "statement", "ms", "result", "locks", "rewrites", "blocked backends",
+                 "longest wait ms", "held-up requests", "failed requests"],
                 [[t["phase"], t["seq"], _sql(t["sql"]), _num(t["duration_ms"]),
-                  f"{t['sqlstate'] or 'error'}: {t['error']}" if t["error"] else "ok", t["blocked_backends"],
-                  _num(t["max_wait_ms"]), t["blocked_requests"], t["failed_requests"]] for t in s["statements"]])]
+                  f"{t['sqlstate'] or 'error'}: {t['error']}" if t["error"] else "ok",
+                  ", ".join(x for x in (t["locks"] or []) if "(index)" not in x), ", ".join(t["rewrites"] or []),
+                  t["blocked_backends"], _num(t["max_wait_ms"]), t["blocked_requests"], t["failed_requests"]]
+                 for t in s["statements"]])]
+    if s["invalid_indexes"]:
+        out += ["", f"Invalid indexes left behind by a failed build: {', '.join(s['invalid_indexes'])}"]
+    if s["lint_check"]:
+        out += ["", "## Lint predictions vs what happened", "", _table(
+            ["phase", "#", "statement", "predicted", "observed", "verdict"],
+            [[c["phase"], c["seq"], _sql(c["sql"]),
+              ", ".join(c["predicted_locks"] + [f"rewrite {r}" for r in c["predicted_rewrites"]]) or "-",
+              ", ".join(c["observed_locks"] + [f"rewrite {r}" for r in c["observed_rewrites"]])
+              + (f" (held: {', '.join(c['held_locks'])})" if c["held_locks"] != c["observed_locks"] else "") or "-",
+              c["verdict"] + (f" ({'; '.join(c['differences'])})" if c["differences"] else "")]
+             for c in s["lint_check"]])]
+    if s["errors"]:
+        out += ["", "## Errors", "", _table(["phase", "endpoint", "SQLSTATE", "meaning", "errors", "HTTP status"], [
+            [e["phase"], e["name"], e["sqlstate"], e["meaning"], e["errors"], e["status"] or "no response"]
+            for e in s["errors"]])]
     waits = s["lock_waits"]
     out += ["", "## Lock waits", "",
             f"{waits['count']} waits, longest {waits['max_ms']:.0f} ms, {waits['total_ms']:.0f} ms in total.", ""]

@@ -12,6 +12,7 @@ from harness.plan import Plan
 from harness.rehearsal import Outcome
 from harness.report import analysis
 from harness.report.frames import Frames, load_frames
+from harness.report.lint_check import check_statements
 from harness.report.markdown import render_markdown
 from harness.verify import gates
 
@@ -21,6 +22,7 @@ EXIT_PASS, EXIT_GATES_FAILED, EXIT_BAD_INPUT, EXIT_ENVIRONMENT = 0, 1, 2, 3
 def build_summary(plan: Plan, outcome: Outcome, frames: Frames, artifacts: dict[str, str]) -> dict[str, Any]:
     """Every figure of the run, gates evaluated, verdict decided."""
     ended = outcome.ended or time.time()
+    statements = analysis.statement_table(frames, outcome.migration_pids)
     summary: dict[str, Any] = {
         "scenario": plan.scenario, "from_version": plan.from_version, "to_version": plan.to_version,
         "environment": outcome.environment, "verdict": None, "exit_code": None,
@@ -29,7 +31,13 @@ def build_summary(plan: Plan, outcome: Outcome, frames: Frames, artifacts: dict[
         "incomplete": outcome.interrupted,
         "phases": analysis.phase_table(frames),
         "endpoints": analysis.endpoint_table(frames),
-        "statements": analysis.statement_table(frames, outcome.migration_pids),
+        "statements": statements,
+        "top_offenders": [{"phase": s["phase"], "seq": s["seq"], "sql": s["sql"],
+                           "blocked_requests": s["blocked_requests"], "max_wait_ms": s["max_wait_ms"],
+                           "added_p99_ms": s["added_p99_ms"], "failed_requests": s["failed_requests"]}
+                          for s in analysis.top_offenders(statements)],
+        "errors": analysis.error_table(frames.requests),
+        "lint_check": check_statements(plan, statements),
         "lock_waits": analysis.lock_wait_summary(frames.locks),
         "downtime_s": sum(swap.downtime_s for swap in outcome.swaps),
         "swaps": [{"from_version": s.from_version, "to_version": s.to_version, "downtime_s": s.downtime_s}

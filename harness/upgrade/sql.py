@@ -187,7 +187,11 @@ class SqlRunner:
                 watcher.stop()
             raise
         step.ended = time.time()
-        taken = watcher.stop() if watcher is not None else trace.own_locks(conn, step.pid) - held_before
-        existing = before.names()
-        step.locks = sorted(f"{mode} {rel}" for rel, mode in taken if rel in existing)
+        if watcher is not None:
+            held = taken = watcher.stop()
+        else:
+            held = trace.own_locks(conn, step.pid)
+            taken = held - held_before
+        step.locks = trace.named(taken, before)
+        step.locks_held = trace.named(held, before)
         step.rewrites = trace.rewrites(before, trace.read_catalog(conn))

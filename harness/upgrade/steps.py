@@ -25,6 +25,7 @@ class Step:
     txn: int | None = None  # statements sharing a txn hold their locks until its last step ends
     attempt: int = 1
     locks: list[str] | None = None  # "Mode relation" taken by this statement on relations that existed before
+    locks_held: list[str] | None = None  # all held when it ended, including those its transaction took earlier
     rewrites: list[str] | None = None  # relations given a new relfilenode
 
     @property

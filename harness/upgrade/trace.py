@@ -18,7 +18,7 @@ from pglast import ast
 FIRST_USER_OID = 16384
 
 OWN_LOCKS_SQL = """
-SELECT l.relation::regclass::text, l.mode FROM pg_locks l
+SELECT l.relation, l.mode FROM pg_locks l
 WHERE l.pid = %s AND l.locktype = 'relation' AND l.granted AND l.relation >= %s
 """
 
@@ -36,9 +36,6 @@ class Catalog:
 
     relations: dict[int, tuple[str, int, str]] = field(default_factory=dict)
 
-    def names(self) -> set[str]:
-        return {name for name, _, _ in self.relations.values()}
-
 
 def read_catalog(conn: psycopg.Connection) -> Catalog:
     return Catalog({oid: (name, node, kind) for oid, name, node, kind in conn.execute(RELFILENODES_SQL)})
@@ -46,13 +43,27 @@ def read_catalog(conn: psycopg.Connection) -> Catalog:
 
 def rewrites(before: Catalog, after: Catalog) -> list[str]:
     """Relations (tables and indexes) that existed before and got a new relfilenode."""
-    return sorted(name for oid, (name, node, _) in before.relations.items()
+    return sorted(describe(oid, before) for oid, (_, node, _) in before.relations.items()
                   if oid in after.relations and after.relations[oid][1] not in (node, 0) and node != 0)
 
 
-def own_locks(conn: psycopg.Connection, pid: int) -> set[tuple[str, str]]:
-    """(relation, mode) of every relation lock `pid` holds, catalogs excluded."""
-    return {(rel, mode) for rel, mode in conn.execute(OWN_LOCKS_SQL, [pid, FIRST_USER_OID])}
+def describe(oid: int, catalog: Catalog) -> str | None:
+    """A relation's name as `catalog` knows it, marked "(index)" for indexes (DML locks every index of its
+    table); None for a relation the catalog did not have (created by the statement itself)."""
+    if oid not in catalog.relations:
+        return None
+    name, _, kind = catalog.relations[oid]
+    return f"{name} (index)" if kind == "i" else name
+
+
+def own_locks(conn: psycopg.Connection, pid: int) -> set[tuple[int, str]]:
+    """(relation oid, mode) of every relation lock `pid` holds, catalogs excluded."""
+    return {(oid, mode) for oid, mode in conn.execute(OWN_LOCKS_SQL, [pid, FIRST_USER_OID])}
+
+
+def named(locks: set[tuple[int, str]], catalog: Catalog) -> list[str]:
+    """'Mode relation' for the locks on relations `catalog` knows, sorted."""
+    return sorted(f"{mode} {name}" for oid, mode in locks if (name := describe(oid, catalog)) is not None)
 
 
 def traceable_in_transaction(sql: str) -> bool:
@@ -82,7 +93,7 @@ class LockWatcher:
 
     def __init__(self, dsn: str, pid: int, interval_s: float = 0.005) -> None:
         self.dsn, self.pid, self.interval_s = dsn, pid, interval_s
-        self.seen: set[tuple[str, str]] = set()
+        self.seen: set[tuple[int, str]] = set()
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lock-watcher", daemon=True)
@@ -92,7 +103,7 @@ class LockWatcher:
         self._thread.start()
         self._ready.wait(10)
 
-    def stop(self) -> set[tuple[str, str]]:
+    def stop(self) -> set[tuple[int, str]]:
         self._stop.set()
         self._thread.join(5)
         return self.seen
