@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.inject.spec import KINDS as CONTENTION_KINDS
+from harness.inject.spec import Contention
 from harness.upgrade.options import TRANSACTION_MODES, RunnerOptions
 
 PLAN_FILE = "rehearsal.toml"
@@ -94,6 +96,7 @@ class Plan:
     rollback_tables: list[str]
     gates: list[Gate] = field(default_factory=list)
     runner: RunnerOptions = field(default_factory=RunnerOptions)
+    contention: list[Contention] = field(default_factory=list)
 
     @property
     def dir(self) -> Path:
@@ -235,7 +238,7 @@ class _Validator:
     def plan(self) -> Plan:
         base = self.path.parent
         known = {"scenario", "environment", "versions", "service", "releases", "seed", "load", "phases",
-                 "observe", "rollback", "gates", "upgrade"}
+                 "observe", "rollback", "gates", "upgrade", "contention"}
         for key in self.raw:
             if key not in known:
                 raise self.fail(key, f"unknown section (known: {', '.join(sorted(known))})")
@@ -280,6 +283,7 @@ class _Validator:
             rollback_tables=self.string_list("rollback.tables"),
             gates=self.gates(),
             runner=self.runner_options(),
+            contention=self.contention(),
         )
         plan.upgrade_path()  # raises when `to` does not upgrade from `from`
         plan.setup_path()
@@ -301,6 +305,29 @@ class _Validator:
             retry_backoff_ms=self.positive("upgrade.retry_backoff_ms", 200, integer=True),
             transaction=self.get("upgrade.transaction", str, "as_written", TRANSACTION_MODES),
         )
+
+    def contention(self) -> list[Contention]:
+        items = []
+        for index, spec in enumerate(self.get("contention", list, [])):
+            key = f"contention[{index}]"
+            if not isinstance(spec, dict):
+                raise self.fail(key, "must be a table")
+            unknown = set(spec) - {"kind", "table", "phase", "seconds"}
+            if unknown:
+                raise self.fail(f"{key}.{sorted(unknown)[0]}", "unknown key")
+            kind = spec.get("kind")
+            if kind not in CONTENTION_KINDS:
+                raise self.fail(f"{key}.kind", f"must be one of {', '.join(CONTENTION_KINDS)}, got {kind!r}")
+            table, phase = spec.get("table"), spec.get("phase", "upgrade")
+            if not isinstance(table, str) or not table:
+                raise self.fail(f"{key}.table", "must name a table")
+            if phase not in PHASE_NAMES:
+                raise self.fail(f"{key}.phase", f"must be one of {', '.join(PHASE_NAMES)}")
+            seconds = spec.get("seconds", 10)
+            if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
+                raise self.fail(f"{key}.seconds", f"must be a number > 0, got {seconds!r}")
+            items.append(Contention(kind, table, phase, float(seconds)))
+        return items
 
     def string_list(self, key: str) -> list[str]:
         value = self.get(key, list, [])

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.environments.base import Environment, placeholders
+from harness.environments.base import Database, Environment, placeholders
 from harness.environments.processes import EnvironmentFailure
 from harness.environments.select import open_environment
+from harness.inject.contention import Injector
 from harness.load.launcher import Load
 from harness.observe.locks import LockSampler
 from harness.plan import Plan, PlanError
@@ -41,6 +43,7 @@ class Outcome:
     sampler_errors: list[str] = field(default_factory=list)
     migration_pids: set[int] = field(default_factory=set)
     invalid_indexes: list[str] = field(default_factory=list)
+    contention: list[dict] = field(default_factory=list)
 
 
 def rehearse(plan: Plan, kind: str, out: Path | None, say=print) -> Outcome:
@@ -109,12 +112,15 @@ def _timeline(plan: Plan, env: Environment, run: RunDir, outcome: Outcome, stack
     outcome.clock = clock
     p = plan.phase_seconds
 
-    with clock.phase("baseline", old.version, old.version):
+    def phase(name: str, from_version: str, to_version: str) -> contextlib.AbstractContextManager:
+        return _phase(clock, name, from_version, to_version, plan, database, outcome, stack)
+
+    with phase("baseline", old.version, old.version):
         time.sleep(p["baseline"])
         _table_check(check.before_upgrade, plan)
 
     swapped = False
-    with clock.phase("upgrade", old.version, new.version):
+    with phase("upgrade", old.version, new.version):
         say(f"upgrade: migrations of {new.version}, then swap {old.version} -> {new.version}")
         try:
             migrator.apply(plan.upgrade_path(), phase="upgrade")
@@ -127,11 +133,11 @@ def _timeline(plan: Plan, env: Environment, run: RunDir, outcome: Outcome, stack
         outcome.migration_pids |= {s.pid for s in migrator.steps if s.pid}
 
     running = new if swapped else old
-    with clock.phase("post_upgrade", running.version, running.version):
+    with phase("post_upgrade", running.version, running.version):
         time.sleep(p["post_upgrade"])
         check.before_rollback()
 
-    with clock.phase("rollback", running.version, old.version):
+    with phase("rollback", running.version, old.version):
         say(f"rollback: down-migrations, then swap {running.version} -> {old.version}")
         try:
             migrator.revert(phase="rollback")
@@ -144,8 +150,25 @@ def _timeline(plan: Plan, env: Environment, run: RunDir, outcome: Outcome, stack
         outcome.migration_pids |= {s.pid for s in migrator.steps if s.pid}
         check.after_rollback()
 
-    with clock.phase("post_rollback", old.version, old.version):
+    with phase("post_rollback", old.version, old.version):
         time.sleep(p["post_rollback"])
+
+
+@contextlib.contextmanager
+def _phase(clock: PhaseClock, name: str, from_version: str, to_version: str, plan: Plan, database: Database,
+           outcome: Outcome, stack: contextlib.ExitStack) -> Iterator[None]:
+    """A phase on the clock, with the plan's contention injectors for it running from its start."""
+    with clock.phase(name, from_version, to_version):
+        injectors = [Injector(database, c) for c in plan.contention if c.phase == name]
+        try:
+            for injector in injectors:
+                stack.callback(injector.stop)
+                injector.start()
+            yield
+        finally:
+            for injector in injectors:
+                injector.stop()
+                outcome.contention.append(injector.record())
 
 
 def _collect_sampler(sampler: LockSampler, outcome: Outcome) -> None:

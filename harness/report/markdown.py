@@ -21,6 +21,9 @@ def render_markdown(s: dict[str, Any]) -> str:
         [[p["name"], f"{p['from_version']} -> {p['to_version']}", _num(p["duration_s"]), p["requests"],
           _num(p["rps"]), p["errors"], f"{p['error_rate']:.2%}", _num(p["p50_ms"]), _num(p["p95_ms"]),
           _num(p["p99_ms"]), _num(p["max_ms"])] for p in s["phases"]])]
+    for c in s["contention"]:
+        out += ["", f"Contention injected: {c['kind'].replace('_', ' ')} on `{c['table']}` from the start of "
+                f"{c['phase']} for {c['seconds']:g} s" + (f" (failed: {c['error']})" if c["error"] else "") + "."]
     out += ["", f"Downtime (service swaps, stop to healthy): **{s['downtime_s']:.2f} s**"
             + "".join(f"; {w['from_version']} -> {w['to_version']}: {w['downtime_s']:.2f} s" for w in s["swaps"])]
     if s["top_offenders"]:

@@ -45,6 +45,7 @@ def build_summary(plan: Plan, outcome: Outcome, frames: Frames, artifacts: dict[
         "rollback": outcome.rollback.result() if outcome.rollback else {"safe": False, "checked": False,
                                                                          "schema_diff": [], "data_changes": []},
         "invalid_indexes": outcome.invalid_indexes,
+        "contention": outcome.contention,
         "timings": outcome.timings,
         "load": {"users": plan.users, "spawn_rate": plan.spawn_rate,
                  "lock_sample_interval_ms": plan.lock_sample_interval_ms, "seed_rows": plan.seed_rows},
