@@ -364,13 +364,14 @@ class _Validator:
                 version=version,
                 dir=release_dir,
                 upgrades_from=upgrades_from,
-                migrations=self.migrations(f"{key}.migrations", spec.get("migrations"), release_dir),
+                migrations=self.migrations(f"{key}.migrations", spec.get("migrations"), release_dir, base),
                 command=list(command),
                 image=spec.get("image"),
             )
         return releases
 
-    def migrations(self, key: str, spec: Any, release_dir: Path) -> Migrations:
+    def migrations(self, key: str, spec: Any, release_dir: Path, base: Path) -> Migrations:
+        """SQL directories are relative to the release; a command's cwd to the plan (default: the plan's dir)."""
         if spec is None:
             return Migrations()
         if not isinstance(spec, dict):
@@ -397,7 +398,7 @@ class _Validator:
             commands[verb] = value
         cwd = spec.get("cwd", ".")
         return Migrations(up_command=commands["up"], down_command=commands["down"],
-                          cwd=self.existing(f"{key}.cwd", cwd, release_dir, True))
+                          cwd=self.existing(f"{key}.cwd", cwd, base, True))
 
     def gates(self) -> list[Gate]:
         specs = self.get("gates", list, [])

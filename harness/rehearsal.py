@@ -78,8 +78,10 @@ def _timeline(plan: Plan, env: Environment, run: RunDir, outcome: Outcome, stack
 
     statements = JsonLines(run.stream("statements.jsonl"))
     stack.callback(statements.close)
+    backends = JsonLines(run.stream("migration_backends.jsonl"))
+    stack.callback(backends.close)
     migrator = Migrator(database, statements, run.path / "logs" / "migrations.log", run.run_id,
-                        placeholders(plan), plan.runner)
+                        placeholders(plan), plan.runner, backends)
     t0 = time.monotonic()
     try:
         migrator.apply(plan.setup_path(), phase="setup")

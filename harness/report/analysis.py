@@ -145,7 +145,8 @@ def statement_table(frames, migration_pids: set[int]) -> list[dict[str, Any]]:
         held_until = txn_end.get(step.txn, ended) if pd.notna(step.txn) else ended
         rows.append({
             "phase": step.phase, "seq": int(step.seq), "version": step.version, "direction": step.direction,
-            "source": step.source, "sql": step.sql, "started": step.started, "ended": step.ended,
+            "source": step.source, "origin": step.origin, "sql": step.sql, "started": step.started,
+            "ended": step.ended,
             "duration_ms": step.duration_ms, "sqlstate": step.sqlstate, "error": step.error,
             "attempt": int(step.attempt) if pd.notna(step.attempt) else 1,
             "statement_index": int(step.statement_index) if pd.notna(step.statement_index) else None,
@@ -161,7 +162,7 @@ def statement_table(frames, migration_pids: set[int]) -> list[dict[str, Any]]:
             "errors_by_sqlstate": _counts(requests.loc[failed, "sqlstate"].fillna("http")),
             "errors_by_endpoint": _counts(requests.loc[failed, "name"]),
         })
-    return rows
+    return sorted(rows, key=lambda r: (r["seq"], r["started"]))
 
 
 def _counts(values: pd.Series) -> dict[str, int]:

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from harness.observe.migration_backends import statements_from_samples
 from harness.rundir import RunDir, read_json_lines
 
 REQUEST_COLUMNS = ["start", "phase", "name", "method", "status", "latency_ms", "bytes", "error", "sqlstate", "worker"]
@@ -15,9 +16,11 @@ LOCK_COLUMNS = ["sampled_at", "phase", "pid", "state", "wait_event_type", "wait_
                 "relation", "waiting_s", "blocked_by", "root_blocker", "chain_depth", "application_name", "query",
                 "root_application", "root_query", "root_state"]
 STATEMENT_COLUMNS = ["phase", "seq", "version", "direction", "source", "sql", "started", "ended", "duration_ms",
-                     "sqlstate", "error", "pid", "statement_index", "txn", "attempt", "locks", "locks_held", "rewrites"]
+                     "sqlstate", "error", "pid", "statement_index", "txn", "attempt", "locks", "locks_held", "rewrites",
+                     "origin"]
 PHASE_COLUMNS = ["name", "started", "ended", "from_version", "to_version"]
 BEFORE_FIRST_PHASE, AFTER_LAST_PHASE = "warmup", "teardown"
+TRACED_TXN_BASE = 1_000_000  # transaction ids of traced command statements, apart from the SQL runner's
 
 
 @dataclass
@@ -45,8 +48,31 @@ def load_frames(run: RunDir) -> Frames:
     requests = requests[REQUEST_COLUMNS]
     locks = pd.DataFrame(read_json_lines(run.stream("locks.jsonl")), columns=[c for c in LOCK_COLUMNS if c != "phase"])
     locks.insert(1, "phase", tag_phases(locks["sampled_at"], phases))
-    statements = pd.DataFrame(read_json_lines(run.stream("statements.jsonl")), columns=STATEMENT_COLUMNS)
+    steps = read_json_lines(run.stream("statements.jsonl"))
+    traced = traced_command_statements(steps, read_json_lines(run.stream("migration_backends.jsonl")))
+    statements = pd.DataFrame(steps + traced, columns=STATEMENT_COLUMNS)
     return Frames(requests, _typed_locks(locks), _typed_statements(statements), phases)
+
+
+def traced_command_statements(steps: list[dict], samples: list[dict]) -> list[dict]:
+    """Statement rows for each command migration step, from its backends as the tracer sampled them."""
+    rows: list[dict] = []
+    txn_ids: dict[str, int] = {}
+    for step in steps:
+        step.setdefault("origin", "sql" if step.get("statement_index") is not None else "command")
+        if step["origin"] != "command" or step.get("ended") is None:
+            continue
+        window = [s for s in samples if step["started"] <= s["sampled_at"] <= step["ended"]]
+        for seen in statements_from_samples(window):
+            txn = txn_ids.setdefault(seen["txn"], TRACED_TXN_BASE + len(txn_ids))
+            ended = seen["ended"]
+            rows.append({"phase": step["phase"], "seq": step["seq"], "version": step["version"],
+                         "direction": step["direction"], "source": f"{step['source']} (traced)", "sql": seen["sql"],
+                         "started": seen["started"], "ended": ended, "duration_ms": (ended - seen["started"]) * 1000,
+                         "sqlstate": None, "error": None, "pid": seen["pid"], "statement_index": None, "txn": txn,
+                         "attempt": 1, "locks": seen["locks"], "locks_held": None, "rewrites": None,
+                         "origin": "traced"})
+    return rows
 
 
 def phase_frame(path: Path) -> pd.DataFrame:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from harness.environments.base import Database, expand, redact
 from harness.environments.processes import RUN_ID_ENV, last_line, run_logged
+from harness.observe.migration_backends import BackendTracer
+from harness.rundir import JsonLines
 from harness.upgrade.steps import MIGRATION_APPLICATION, MigrationFailed, Step
 
 
@@ -20,9 +22,9 @@ class CommandRunner:
     """Verbs: run(argv) executes one migration command and records it as a Step through `record`."""
 
     def __init__(self, database: Database, record: Callable[[Step], None], log_path: Path, run_id: str,
-                 values: dict[str, str]) -> None:
+                 values: dict[str, str], backends: JsonLines | None = None) -> None:
         self.database, self.record, self.log_path = database, record, log_path
-        self.run_id, self.values = run_id, values
+        self.run_id, self.values, self.backends = run_id, values, backends
 
     def run(self, argv: list[str], cwd: Path, phase: str, version: str, direction: str, seq: int = 0) -> int:
         """Run `argv` to completion; returns the next sequence number. Raises MigrationFailed when it fails."""
@@ -34,7 +36,14 @@ class CommandRunner:
         step = Step(phase, seq, version, direction, shown, shown, time.time())
         with open(self.log_path, "ab") as log:
             log.write(f"$ {shown}\n".encode())
-        code = run_logged(argv, cwd, env, self.log_path)
+        tracer = BackendTracer(self.database, self.backends) if self.backends is not None else None
+        if tracer is not None:
+            tracer.start()
+        try:
+            code = run_logged(argv, cwd, env, self.log_path)
+        finally:
+            if tracer is not None:
+                tracer.stop()
         step.ended = time.time()
         if code != 0:
             step.error = f"exit code {code}: {redact(last_line(self.log_path), self.database.password)}"

@@ -24,12 +24,13 @@ class Migrator:
     """Verbs: apply(releases, phase) runs their up migrations; revert(phase) runs the downs of what applied."""
 
     def __init__(self, database: Database, stream: JsonLines, log_path: Path, run_id: str,
-                 values: dict[str, str], options: RunnerOptions | None = None) -> None:
+                 values: dict[str, str], options: RunnerOptions | None = None,
+                 backends: JsonLines | None = None) -> None:
         self.stream = stream
         self.steps: list[Step] = []
         self.applied: list[Applied] = []
         self.sql = SqlRunner(database, self._record, options)
-        self.command = CommandRunner(database, self._record, log_path, run_id, values)
+        self.command = CommandRunner(database, self._record, log_path, run_id, values, backends)
         self.seq = 0
 
     def _record(self, step: Step) -> None:

@@ -1,0 +1,55 @@
+"""Command migrations (a tiny Alembic project): per-statement blame from the migration's own backends."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.observe.migration_backends import statements_from_samples
+
+from .conftest import REPO
+from .leftovers import processes_of
+
+
+def test_samples_become_statements_with_the_locks_they_first_took() -> None:
+    def sample(at: float, start: float, query: str, state: str, locks: list[str]) -> dict:
+        return {"sampled_at": at, "pid": 7, "state": state, "query_start": start, "xact_start": 1.0,
+                "query": query, "locks": locks}
+
+    rows = statements_from_samples([
+        sample(1.01, 1.0, "ALTER TABLE t ADD c int", "active", ["AccessExclusiveLock t"]),
+        sample(1.03, 1.02, "UPDATE t SET c = 1", "active", ["AccessExclusiveLock t", "RowExclusiveLock t"]),
+        sample(2.00, 1.02, "UPDATE t SET c = 1", "active", ["AccessExclusiveLock t", "RowExclusiveLock t"]),
+        sample(2.02, 2.01, "CREATE INDEX i ON t (c)", "active", ["AccessExclusiveLock t", "ShareLock t",
+                                                                  "AccessExclusiveLock 16999"]),
+        sample(2.05, 2.01, "CREATE INDEX i ON t (c)", "idle in transaction", ["AccessExclusiveLock t"]),
+    ])
+    assert [r["sql"] for r in rows] == ["ALTER TABLE t ADD c int", "UPDATE t SET c = 1", "CREATE INDEX i ON t (c)"]
+    assert rows[0]["locks"] == ["AccessExclusiveLock t"]
+    assert rows[1]["locks"] == ["RowExclusiveLock t"] and rows[1]["ended"] == 2.0
+    assert rows[2]["locks"] == ["ShareLock t"], "uncommitted relations (bare oids) are left out"
+    assert len({r["txn"] for r in rows}) == 1
+
+
+@pytest.mark.slow
+def test_alembic_upgrade_gets_per_statement_blame(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "harness.cli", "run", "tests/scenarios/alembic_shop", "--out",
+                             str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 1, result.stderr
+    (run_dir,) = tmp_path.iterdir()
+    assert processes_of(run_dir.name) == []
+    summary = json.loads((run_dir / "summary.json").read_text())
+    commands = [s for s in summary["statements"] if s["origin"] == "command"]
+    assert [c["phase"] for c in commands] == ["upgrade", "rollback"]
+    assert "alembic upgrade v2_0" in commands[0]["sql"] and commands[0]["error"] is None
+    traced = [s for s in summary["statements"] if s["origin"] == "traced" and s["phase"] == "upgrade"]
+    backfill = next(s for s in traced if s["sql"] == "UPDATE orders SET currency = 'EUR'")
+    assert backfill["blocked_backends"] >= 1 and backfill["blocked_requests"] >= 1
+    assert "AccessExclusiveLock orders" in backfill["locks"] or any(
+        "AccessExclusiveLock orders" in (s["locks"] or []) for s in traced if s["started"] < backfill["started"])
+    worst_traced = max(traced, key=lambda s: (s["blocked_requests"], s["max_wait_ms"]))
+    assert worst_traced["sql"] == backfill["sql"], "the statement holding the lock the requests waited on is named"
