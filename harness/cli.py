@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--to", dest="to_version", help="version to upgrade to (default: the plan's)")
     run.add_argument("--out", type=Path, help="parent directory of the run directory (default: ./reports)")
     run.add_argument("--network", choices=NETWORK_MODES, help="docker: container networking mode")
+    run.add_argument("--postgres-image", metavar="TAG",
+                     help="docker: PostgreSQL image (default: the plan's environment.postgres_image)")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="override a plan value, e.g. --set load.users=10 --set seed.rows=50000 (repeatable)")
     lint = commands.add_parser("lint", help="lint migrations statically (exit 1 when a dangerous one is found)")
@@ -64,7 +66,8 @@ def _run(args: argparse.Namespace) -> int:
 
     overrides: dict[str, Any] = dict(parse_override(text) for text in args.overrides)
     for key, value in (("versions.from", args.from_version), ("versions.to", args.to_version),
-                       ("environment.kind", args.env), ("environment.network", args.network)):
+                       ("environment.kind", args.env), ("environment.network", args.network),
+                       ("environment.postgres_image", args.postgres_image)):
         if value is not None:
             overrides[key] = value
     plan = load_plan(args.plan, overrides)
@@ -93,7 +96,7 @@ def _salvage(plan, exc: BaseException, exit_code: int) -> None:
     from harness.report.summary import write_report
 
     outcome = getattr(exc, "outcome", None)
-    if outcome is None:
+    if outcome is None or not outcome.environment:  # no environment came up: nothing was recorded
         return
     try:
         write_report(plan, outcome, exit_code=exit_code)

@@ -8,11 +8,15 @@ from __future__ import annotations
 import csv
 import os
 import re
+import sys
+from pathlib import Path
 
 import gevent
 from locust import events
 
-from harness.load.contract import REQUEST_COLUMNS, REQUESTS_FILE_ENV, SQLSTATE_PATTERN
+# Loaded by path into Locust: make `harness` resolve to this checkout, whatever else is installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from harness.load.contract import REQUEST_COLUMNS, REQUESTS_FILE_ENV, SQLSTATE_PATTERN  # noqa: E402
 
 FLUSH_EVERY_S = 0.5
 
