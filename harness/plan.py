@@ -6,13 +6,13 @@ Every problem is reported as one `PlanError` naming the file, the key and what i
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from harness.inject.spec import KINDS as CONTENTION_KINDS
 from harness.inject.spec import Contention
-from harness.upgrade.options import TRANSACTION_MODES, RunnerOptions
+from harness.upgrade.options import RUNNER_OPTION_KEYS, TRANSACTION_MODES, RunnerOptions
 
 PLAN_FILE = "rehearsal.toml"
 ENVIRONMENT_KINDS = ("auto", "local", "docker")
@@ -35,6 +35,7 @@ class Migrations:
     """How a release changes the schema: a SQL directory, or a pair of commands."""
 
     sql_dir: Path | None = None
+    options: RunnerOptions | None = None  # SQL runner options: the plan's [upgrade], overridden per release
     up_command: list[str] | None = None
     down_command: list[str] | None = None
     cwd: Path | None = None
@@ -243,6 +244,7 @@ class _Validator:
             if key not in known:
                 raise self.fail(key, f"unknown section (known: {', '.join(sorted(known))})")
         self.table("scenario")
+        self.runner = self.runner_options(self.table("upgrade", required=False), "upgrade", RunnerOptions())
         postgres_bin = self.get("environment.postgres_bin", str, None)
         releases = self.releases(base)
         from_version = self.get("versions.from", str)
@@ -282,29 +284,29 @@ class _Validator:
             lock_sample_interval_ms=float(self.positive("observe.lock_sample_interval_ms", 50)),
             rollback_tables=self.string_list("rollback.tables"),
             gates=self.gates(),
-            runner=self.runner_options(),
+            runner=self.runner,
             contention=self.contention(),
         )
         plan.upgrade_path()  # raises when `to` does not upgrade from `from`
         plan.setup_path()
         return plan
 
-    def runner_options(self) -> RunnerOptions:
-        spec = self.table("upgrade", required=False)
-        unknown = set(spec) - {"lock_timeout_ms", "statement_timeout_ms", "lock_retries", "retry_backoff_ms",
-                               "transaction"}
-        if unknown:
-            raise self.fail(f"upgrade.{sorted(unknown)[0]}", "unknown key")
-        retries = self.get("upgrade.lock_retries", int, 0)
-        if retries < 0:
-            raise self.fail("upgrade.lock_retries", f"must be >= 0, got {retries}")
-        return RunnerOptions(
-            lock_timeout_ms=self.positive("upgrade.lock_timeout_ms", None, integer=True),
-            statement_timeout_ms=self.positive("upgrade.statement_timeout_ms", None, integer=True),
-            lock_retries=retries,
-            retry_backoff_ms=self.positive("upgrade.retry_backoff_ms", 200, integer=True),
-            transaction=self.get("upgrade.transaction", str, "as_written", TRANSACTION_MODES),
-        )
+    def runner_options(self, spec: dict[str, Any], key: str, defaults: RunnerOptions) -> RunnerOptions:
+        """SQL runner options from `spec` (the [upgrade] table, or a release's migrations), over `defaults`."""
+        values: dict[str, Any] = {}
+        for name, value in spec.items():
+            where = f"{key}.{name}"
+            if name not in RUNNER_OPTION_KEYS:
+                raise self.fail(where, "unknown key")
+            if name == "transaction":
+                if value not in TRANSACTION_MODES:
+                    raise self.fail(where, f"must be one of {', '.join(TRANSACTION_MODES)}, got {value!r}")
+            elif isinstance(value, bool) or not isinstance(value, int):
+                raise self.fail(where, f"must be an integer, got {value!r}")
+            elif value < 0 or (value == 0 and name != "lock_retries"):
+                raise self.fail(where, f"must be {'>= 0' if name == 'lock_retries' else '> 0'}, got {value!r}")
+            values[name] = value
+        return replace(defaults, **values)
 
     def contention(self) -> list[Contention]:
         items = []
@@ -377,17 +379,19 @@ class _Validator:
         if not isinstance(spec, dict):
             raise self.fail(key, "must be a table with 'sql' or 'up'/'down'")
         if "sql" in spec:
-            if set(spec) - {"sql"}:
-                raise self.fail(key, "'sql' cannot be combined with other keys")
             if not isinstance(spec["sql"], str):
                 raise self.fail(f"{key}.sql", "must be a directory path")
             sql_dir = self.existing(f"{key}.sql", spec["sql"], release_dir, True)
             for up in sorted(sql_dir.glob("*.up.sql")):
                 if not up.with_name(up.name.replace(".up.sql", ".down.sql")).is_file():
                     raise self.fail(f"{key}.sql", f"{up.name} has no matching .down.sql: it could not be rolled back")
-            return Migrations(sql_dir=sql_dir)
+            options = {k: v for k, v in spec.items() if k != "sql"}
+            return Migrations(sql_dir=sql_dir, options=self.runner_options(options, key, self.runner))
         if "up" not in spec or "down" not in spec:
             raise self.fail(key, "needs 'sql' = DIR, or both 'up' and 'down' commands")
+        unknown = set(spec) - {"up", "down", "cwd"}
+        if unknown:
+            raise self.fail(f"{key}.{sorted(unknown)[0]}", "unknown key for a command migration")
         commands = {}
         for verb in ("up", "down"):
             value = spec[verb]

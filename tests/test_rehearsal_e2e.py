@@ -131,3 +131,16 @@ def test_service_that_cannot_start_is_an_environment_failure(tmp_path: Path) -> 
     assert "environment failure: service exited with code 4" in stderr and "Traceback" not in stderr
     run_id = _run_dir(tmp_path).name
     assert processes_of(run_id) == [] and postgres_temp_dirs(run_id) == []
+
+
+@pytest.mark.slow
+def test_safe_release_blocks_no_request_beyond_its_lock_timeout(tmp_path: Path) -> None:
+    proc = _rehearse(tmp_path, "--to", "2.1", "--set", "seed.rows=100000")
+    _, stderr = proc.communicate(timeout=240)
+    assert proc.returncode in (0, 1), stderr
+    summary = json.loads((_run_dir(tmp_path) / "summary.json").read_text())
+    upgrade = [s for s in summary["statements"] if s["phase"] == "upgrade"]
+    assert any(s["sql"].startswith("CREATE INDEX CONCURRENTLY") for s in upgrade)
+    assert all(s["error"] is None for s in upgrade)
+    assert max(s["max_wait_ms"] for s in upgrade) <= 200, "2.1 runs its DDL with a 200 ms lock_timeout"
+    assert next(g for g in summary["gates"] if g["metric"] == "lock_wait_max_ms")["passed"]

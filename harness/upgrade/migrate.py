@@ -43,7 +43,7 @@ class Migrator:
             migrations = release.migrations
             if migrations.sql_dir is not None:
                 for path in migration_files(migrations.sql_dir, "up"):
-                    self.seq = self.sql.run([path], phase, release.version, "up", self.seq)
+                    self.seq = self.sql.run([path], phase, release.version, "up", self.seq, migrations.options)
                     self.applied.append(Applied(release, path))
             elif migrations.up_command is not None:
                 # A tool may have applied part of its revisions before failing: its down command reverts them.
@@ -58,7 +58,7 @@ class Migrator:
             migrations = item.release.migrations
             if item.up_file is not None:
                 down = item.up_file.with_name(item.up_file.name.replace(".up.sql", ".down.sql"))
-                self.seq = self.sql.run([down], phase, item.release.version, "down", self.seq)
+                self.seq = self.sql.run([down], phase, item.release.version, "down", self.seq, migrations.options)
             else:
                 self.seq = self.command.run(migrations.down_command, migrations.cwd, phase, item.release.version,
                                             "down", self.seq)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 TRANSACTION_MODES = ("as_written", "statement", "file")
+RUNNER_OPTION_KEYS = ("lock_timeout_ms", "statement_timeout_ms", "lock_retries", "retry_backoff_ms", "transaction")
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from harness.upgrade.options import RunnerOptions
 from harness.upgrade.steps import MIGRATION_APPLICATION, MigrationFailed, Step
 
 LOCK_NOT_AVAILABLE = "55P03"
+MAX_BACKOFF_S = 5.0
 
 
 class SqlInputError(Exception):
@@ -69,6 +70,13 @@ def _closes(sql: str) -> bool:
     return isinstance(node, ast.TransactionStmt) and node.kind in (2, 3, 8, 9)  # COMMIT, ROLLBACK (PREPARED)
 
 
+def _configure(conn: psycopg.Connection, options: RunnerOptions) -> None:
+    if options.lock_timeout_ms is not None:
+        conn.execute(f"SET lock_timeout = {int(options.lock_timeout_ms)}")
+    if options.statement_timeout_ms is not None:
+        conn.execute(f"SET statement_timeout = {int(options.statement_timeout_ms)}")
+
+
 def units(sqls: list[str], mode: str) -> list[Unit]:
     """Group a file's statements into units of commit for `mode`."""
     indexed = list(enumerate(sqls))
@@ -105,14 +113,17 @@ class SqlRunner:
         self.options = options or RunnerOptions()
         self.txn = 0
 
-    def run(self, files: list[Path], phase: str, version: str, direction: str, seq: int = 0) -> int:
-        """Apply `files`; returns the next sequence number. Raises MigrationFailed on the first error."""
+    def run(self, files: list[Path], phase: str, version: str, direction: str, seq: int = 0,
+            options: RunnerOptions | None = None) -> int:
+        """Apply `files` (with `options` instead of the runner's own, if given); returns the next sequence
+        number. Raises MigrationFailed on the first error."""
         parsed = [(path, statements(path)) for path in files]  # parse everything before touching the database
+        options = options or self.options
         with psycopg.connect(self.database.dsn(), autocommit=True, application_name=MIGRATION_APPLICATION) as conn:
-            self._configure(conn)
+            _configure(conn, options)
             for path, sqls in parsed:
-                for unit in units(sqls, self.options.transaction):
-                    seq = self._run_unit(conn, unit, path, phase, version, direction, seq)
+                for unit in units(sqls, options.transaction):
+                    seq = self._run_unit(conn, unit, path, phase, version, direction, seq, options)
         return seq
 
     def invalid_indexes(self) -> list[str]:
@@ -120,14 +131,8 @@ class SqlRunner:
             return [row[0] for row in conn.execute(
                 "SELECT indexrelid::regclass::text FROM pg_index WHERE NOT indisvalid ORDER BY 1")]
 
-    def _configure(self, conn: psycopg.Connection) -> None:
-        if self.options.lock_timeout_ms is not None:
-            conn.execute(f"SET lock_timeout = {int(self.options.lock_timeout_ms)}")
-        if self.options.statement_timeout_ms is not None:
-            conn.execute(f"SET statement_timeout = {int(self.options.statement_timeout_ms)}")
-
     def _run_unit(self, conn: psycopg.Connection, unit: Unit, path: Path, phase: str, version: str,
-                  direction: str, seq: int) -> int:
+                  direction: str, seq: int, options: RunnerOptions) -> int:
         single = unit.wrapped and len(unit.statements) == 1  # recorded at its COMMIT: its locks lasted till then
 
         def new_step(sql: str, index: int | None, attempt: int) -> Step:
@@ -136,7 +141,7 @@ class SqlRunner:
             return Step(phase, seq, version, direction, path.name, normalise(sql), time.time(),
                         pid=conn.info.backend_pid, statement_index=index, txn=self.txn, attempt=attempt)
 
-        for attempt in range(1, self.options.lock_retries + 2):
+        for attempt in range(1, options.lock_retries + 2):
             self.txn += 1
             pending: Step | None = None
             try:
@@ -162,8 +167,8 @@ class SqlRunner:
                 self.record(failed)
                 if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                     conn.execute("ROLLBACK")
-                if exc.sqlstate == LOCK_NOT_AVAILABLE and attempt <= self.options.lock_retries:
-                    time.sleep(self.options.retry_backoff_ms / 1000 * 2 ** (attempt - 1))
+                if exc.sqlstate == LOCK_NOT_AVAILABLE and attempt <= options.lock_retries:
+                    time.sleep(min(MAX_BACKOFF_S, options.retry_backoff_ms / 1000 * 2 ** (attempt - 1)))
                     continue
                 raise MigrationFailed(failed) from None
         raise AssertionError("unreachable: the last attempt returns or raises")

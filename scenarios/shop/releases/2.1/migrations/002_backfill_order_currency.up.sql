@@ -2,8 +2,6 @@
 -- primary key, each committed on its own (COMMIT inside DO is allowed because the harness runs it in
 -- autocommit, not in a transaction block). No table lock beyond ROW EXCLUSIVE, row locks held for one batch.
 -- Rows above max(id) were inserted after 001 set the default, so they already hold 'EUR'.
-SET lock_timeout = '200ms';
-
 DO $backfill$
 DECLARE
     batch CONSTANT bigint := 10000;
