@@ -40,10 +40,6 @@ class Migrations:
     down_command: list[str] | None = None
     cwd: Path | None = None
 
-    @property
-    def is_empty(self) -> bool:
-        return self.sql_dir is None and self.up_command is None
-
 
 @dataclass(frozen=True)
 class Release:

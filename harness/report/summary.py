@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import time
-from pathlib import Path
 from typing import Any
 
 from harness.plan import Plan
@@ -16,7 +15,7 @@ from harness.report.lint_check import check_statements
 from harness.report.markdown import render_markdown
 from harness.verify import gates
 
-EXIT_PASS, EXIT_GATES_FAILED, EXIT_BAD_INPUT, EXIT_ENVIRONMENT = 0, 1, 2, 3
+EXIT_PASS, EXIT_GATES_FAILED = 0, 1  # 2 (bad input), 3 (environment), 130 (interrupted): see cli.py
 
 
 def build_summary(plan: Plan, outcome: Outcome, frames: Frames, artifacts: dict[str, str]) -> dict[str, Any]:
@@ -89,6 +88,3 @@ def _plain(value: Any) -> Any:
         return value.item()
     return str(value)
 
-
-def read_summary(run_dir: Path) -> dict[str, Any]:
-    return json.loads((run_dir / "summary.json").read_text())
