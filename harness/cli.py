@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.environments.processes import EnvironmentFailure
+from harness.lint import LintInputError
 from harness.plan import ENVIRONMENT_KINDS, NETWORK_MODES, PlanError, load_plan, parse_override
 from harness.upgrade.sql import SqlInputError
 
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "lint":
             return _lint(args.path)
         return _run(args)
-    except (PlanError, SqlInputError) as exc:
+    except (PlanError, SqlInputError, LintInputError) as exc:
         print(f"rehearse: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
@@ -107,7 +108,7 @@ def _salvage(plan, exc: BaseException, exit_code: int) -> None:
 
 
 def _lint(path: Path) -> int:
-    from harness.lint import format_findings, has_danger, lint_path
+    from harness.lint import format_findings, has_danger, lint_path  # noqa: I001 - pglast loads only for lint
 
     covered = _sql_dirs_with_lock_timeout(path)
     findings = [f for f in lint_path(path) if not (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -147,3 +148,12 @@ def test_safe_release_blocks_no_request_beyond_its_lock_timeout(tmp_path: Path) 
     assert all(s["error"] is None for s in upgrade)
     assert max(s["max_wait_ms"] for s in upgrade) <= 200, "2.1 runs its DDL with a 200 ms lock_timeout"
     assert next(g for g in summary["gates"] if g["metric"] == "lock_wait_max_ms")["passed"]
+
+
+@pytest.mark.slow
+def test_no_database_password_in_logs_streams_or_reports(shop_run) -> None:
+    _, run_dir = shop_run
+    credentials = re.compile(rb"postgres(?:ql)?://[^:\s/]+:(?!\*\*\*)[^@\s]+@")
+    for path in run_dir.rglob("*"):
+        if path.is_file():
+            assert not credentials.search(path.read_bytes()), f"a DSN with its password in {path}"
