@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.observe.migration_backends import statements_from_samples
+from harness.observe.statement_log import logged_statements
 
 from .conftest import REPO
 from .leftovers import processes_of
@@ -53,3 +54,19 @@ def test_alembic_upgrade_gets_per_statement_blame(tmp_path: Path) -> None:
         "AccessExclusiveLock orders" in (s["locks"] or []) for s in traced if s["started"] < backfill["started"])
     worst_traced = max(traced, key=lambda s: (s["blocked_requests"], s["max_wait_ms"]))
     assert worst_traced["sql"] == backfill["sql"], "the statement holding the lock the requests waited on is named"
+    add_column = next(s for s in traced if s["sql"].startswith("ALTER TABLE orders ADD COLUMN currency"))
+    assert add_column["started"] < backfill["started"], "quick statements come back from the server's log"
+    assert backfill["duration_ms"] > 50
+
+
+def test_statements_come_back_from_the_server_log(tmp_path: Path) -> None:
+    log = tmp_path / "postgres.log"
+    log.write_text(
+        "1795776776.747 [8717] rehearse-migrate: LOG:  duration: 0.052 ms  statement: BEGIN\n"
+        "1795776776.900 [8717] rehearse-migrate: LOG:  duration: 150.000 ms  execute <unnamed>: UPDATE orders\n"
+        "\tSET currency = 'EUR'\n"
+        "1795776776.901 [9999] shop-1.0: LOG:  duration: 1.000 ms  statement: SELECT 1\n"
+        "1795776776.902 [8717] rehearse-migrate: ERROR:  column \"x\" does not exist\n")
+    rows = logged_statements(log, "rehearse-migrate")
+    assert [r["sql"] for r in rows] == ["BEGIN", "UPDATE orders SET currency = 'EUR'"]
+    assert rows[1]["pid"] == 8717 and abs(rows[1]["started"] - 1795776776.750) < 1e-6

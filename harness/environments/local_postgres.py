@@ -16,6 +16,7 @@ import psycopg
 from harness.environments.base import Database
 from harness.environments.postgres_binaries import find_bin_dir, server_user, usable_by
 from harness.environments.processes import EnvironmentFailure, OwnedProcess, free_loopback_port, wait_until
+from harness.observe.statement_log import LOG_LINE_PREFIX
 
 SUPERUSER = "rehearse"
 # Settings closer to a production server than initdb's defaults, and what the observers rely on.
@@ -25,6 +26,7 @@ SERVER_SETTINGS = {
     "shared_buffers": "256MB",
     "log_lock_waits": "on",
     "log_min_duration_statement": "-1",
+    "log_line_prefix": LOG_LINE_PREFIX,  # epoch, pid, application: the report reads migration statements back
     "track_activity_query_size": "4096",
 }
 

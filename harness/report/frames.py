@@ -9,7 +9,9 @@ import numpy as np
 import pandas as pd
 
 from harness.observe.migration_backends import statements_from_samples
+from harness.observe.statement_log import logged_statements
 from harness.rundir import RunDir, read_json_lines
+from harness.upgrade.steps import MIGRATION_APPLICATION
 
 REQUEST_COLUMNS = ["start", "phase", "name", "method", "status", "latency_ms", "bytes", "error", "sqlstate", "worker"]
 LOCK_COLUMNS = ["sampled_at", "phase", "pid", "state", "wait_event_type", "wait_event", "mode", "locktype",
@@ -49,13 +51,15 @@ def load_frames(run: RunDir) -> Frames:
     locks = pd.DataFrame(read_json_lines(run.stream("locks.jsonl")), columns=[c for c in LOCK_COLUMNS if c != "phase"])
     locks.insert(1, "phase", tag_phases(locks["sampled_at"], phases))
     steps = read_json_lines(run.stream("statements.jsonl"))
-    traced = traced_command_statements(steps, read_json_lines(run.stream("migration_backends.jsonl")))
+    traced = traced_command_statements(steps, read_json_lines(run.stream("migration_backends.jsonl")),
+                                       logged_statements(run.path / "logs" / "postgres.log", MIGRATION_APPLICATION))
     statements = pd.DataFrame(steps + traced, columns=STATEMENT_COLUMNS)
     return Frames(requests, _typed_locks(locks), _typed_statements(statements), phases)
 
 
-def traced_command_statements(steps: list[dict], samples: list[dict]) -> list[dict]:
-    """Statement rows for each command migration step, from its backends as the tracer sampled them."""
+def traced_command_statements(steps: list[dict], samples: list[dict], logged: list[dict]) -> list[dict]:
+    """Statement rows for each command migration step: exact ones from the server log when it has them,
+    else those the tracer sampled; either way with the locks the tracer saw them take."""
     rows: list[dict] = []
     txn_ids: dict[str, int] = {}
     for step in steps:
@@ -63,16 +67,35 @@ def traced_command_statements(steps: list[dict], samples: list[dict]) -> list[di
         if step["origin"] != "command" or step.get("ended") is None:
             continue
         window = [s for s in samples if step["started"] <= s["sampled_at"] <= step["ended"]]
-        for seen in statements_from_samples(window):
-            txn = txn_ids.setdefault(seen["txn"], TRACED_TXN_BASE + len(txn_ids))
-            ended = seen["ended"]
+        seen = statements_from_samples(window)
+        exact = [s for s in logged if step["started"] <= s["ended"] <= step["ended"] + 1]
+        for statement in with_sampled_locks(exact, seen) if exact else seen:
+            txn = txn_ids.setdefault(statement["txn"], TRACED_TXN_BASE + len(txn_ids))
+            started, ended = statement["started"], statement["ended"]
             rows.append({"phase": step["phase"], "seq": step["seq"], "version": step["version"],
-                         "direction": step["direction"], "source": f"{step['source']} (traced)", "sql": seen["sql"],
-                         "started": seen["started"], "ended": ended, "duration_ms": (ended - seen["started"]) * 1000,
-                         "sqlstate": None, "error": None, "pid": seen["pid"], "statement_index": None, "txn": txn,
-                         "attempt": 1, "locks": seen["locks"], "locks_held": None, "rewrites": None,
-                         "origin": "traced"})
+                         "direction": step["direction"], "source": f"{step['source']} (traced)",
+                         "sql": statement["sql"], "started": started, "ended": ended,
+                         "duration_ms": (ended - started) * 1000, "sqlstate": None, "error": None,
+                         "pid": statement["pid"], "statement_index": None, "txn": txn, "attempt": 1,
+                         "locks": statement["locks"], "locks_held": None, "rewrites": None, "origin": "traced"})
     return rows
+
+
+def with_sampled_locks(exact: list[dict], seen: list[dict]) -> list[dict]:
+    """Logged statements, each given the locks and transaction of the sampled statement it is (same backend,
+    nearest start: pg_stat_activity's query_start and the log agree to the millisecond)."""
+    result = [dict(s, locks=[], txn=None) for s in sorted(exact, key=lambda s: s["started"])]
+    for sampled in seen:
+        same_backend = [s for s in result if s["pid"] == sampled["pid"]]
+        if same_backend:
+            target = min(same_backend, key=lambda s: abs(s["started"] - sampled["started"]))
+            target["locks"].extend(lock for lock in sampled["locks"] if lock not in target["locks"])
+            target["txn"] = sampled["txn"]
+    previous: dict[int, str] = {}
+    for statement in result:  # statements too quick to be sampled belong to the backend's last transaction
+        statement["txn"] = statement["txn"] or previous.get(statement["pid"]) or f"{statement['pid']}:unsampled"
+        previous[statement["pid"]] = statement["txn"]
+    return result
 
 
 def phase_frame(path: Path) -> pd.DataFrame:

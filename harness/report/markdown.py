@@ -31,6 +31,8 @@ def render_markdown(s: dict[str, Any]) -> str:
             ["phase", "#", "statement", "held-up requests", "longest wait ms", "added p99 ms", "failed requests"],
             [[t["phase"], t["seq"], _sql(t["sql"]), t["blocked_requests"], _num(t["max_wait_ms"]),
               _num(t["added_p99_ms"]), t["failed_requests"]] for t in s["top_offenders"]])]
+    shown = [t for t in s["statements"] if not _trivial(t)]
+    hidden = len(s["statements"]) - len(shown)
     out += ["", "## Migration statements", "",
             "Locks: taken by the statement (indexes marked). Blocked backends: sessions whose lock wait began "
             "during the statement and involved the migration's backend. Held-up requests: requests started "
@@ -41,7 +43,10 @@ def render_markdown(s: dict[str, Any]) -> str:
                   f"{t['sqlstate'] or 'error'}: {t['error']}" if t["error"] else "ok",
                   ", ".join(x for x in (t["locks"] or []) if "(index)" not in x), ", ".join(t["rewrites"] or []),
                   t["blocked_backends"], _num(t["max_wait_ms"]), t["blocked_requests"], t["failed_requests"]]
-                 for t in s["statements"]])]
+                 for t in shown])]
+    if hidden:
+        out += ["", f"{hidden} statements of the migration tools' own (version checks, SHOW, savepoints) took "
+                "under 1 ms each and held nobody up; summary.json lists them."]
     if s["invalid_indexes"]:
         out += ["", f"Invalid indexes left behind by a failed build: {', '.join(s['invalid_indexes'])}"]
     if s["lint_check"]:
@@ -82,6 +87,16 @@ def render_markdown(s: dict[str, Any]) -> str:
           _num(e["p99_ms"])] for e in s["endpoints"]])]
     out += ["", "Frames: " + ", ".join(f"`{v}`" for v in s["artifacts"].values()), ""]
     return "\n".join(out)
+
+
+TOOL_CHATTER = ("select", "show", "set", "savepoint", "release", "begin", "rollback")
+
+
+def _trivial(statement: dict[str, Any]) -> bool:
+    """A migration tool's own chatter (version checks, SHOW, savepoints) that took no time and hurt nobody."""
+    return (statement["origin"] == "traced" and statement["sql"].split(" ", 1)[0].lower() in TOOL_CHATTER
+            and (statement["duration_ms"] or 0) < 1 and not statement["locks"]
+            and not (statement["blocked_backends"] or statement["blocked_requests"] or statement["failed_requests"]))
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:

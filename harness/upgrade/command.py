@@ -14,6 +14,7 @@ from pathlib import Path
 from harness.environments.base import Database, expand, redact
 from harness.environments.processes import RUN_ID_ENV, last_line, run_logged
 from harness.observe.migration_backends import BackendTracer
+from harness.observe.statement_log import STATEMENT_LOGGING_OPTIONS
 from harness.rundir import JsonLines
 from harness.upgrade.steps import MIGRATION_APPLICATION, MigrationFailed, Step
 
@@ -30,7 +31,8 @@ class CommandRunner:
         """Run `argv` to completion; returns the next sequence number. Raises MigrationFailed when it fails."""
         values = self.values | {"dsn": self.database.dsn()}
         argv = [expand(part, values) for part in argv]
-        env = {**os.environ, RUN_ID_ENV: self.run_id, **self.database.libpq_env(MIGRATION_APPLICATION)}
+        env = {**os.environ, RUN_ID_ENV: self.run_id, **self.database.libpq_env(MIGRATION_APPLICATION),
+               "PGOPTIONS": f"{os.environ.get('PGOPTIONS', '')} {STATEMENT_LOGGING_OPTIONS}".strip()}
         shown = redact(" ".join(argv), self.database.password)
         seq += 1
         step = Step(phase, seq, version, direction, shown, shown, time.time())
