@@ -69,6 +69,14 @@ def placeholders(plan: Plan, release: Release | None = None, **extra: str) -> di
     return values | extra
 
 
+def service_environment(plan: Plan, release: Release, port: int, host: str, dsn: str,
+                        python: str = sys.executable) -> dict[str, str]:
+    """What every service gets: PORT, HOST, DATABASE_URL, REHEARSE_VERSION, and the plan's service.env."""
+    values = placeholders(plan, release, python=python, port=str(port), dsn=dsn)
+    env = {"PORT": str(port), "HOST": host, "DATABASE_URL": dsn, "REHEARSE_VERSION": release.version}
+    return env | {key: expand(value, values) for key, value in plan.service_env.items()}
+
+
 def redact(text: str, *secrets: str) -> str:
     """`text` with every secret replaced, for logs and error messages."""
     for secret in secrets:

@@ -36,7 +36,7 @@ try:
 except ImportError:  # testcontainers < 4.15
     from testcontainers.postgres import PostgresContainer
 
-from harness.environments.base import Database, expand, placeholders, redact, release_log
+from harness.environments.base import Database, redact, release_log, service_environment
 from harness.environments.docker_cleanup import owner_labels, remove_run, remove_stale
 from harness.environments.local_postgres import SERVER_SETTINGS
 from harness.environments.processes import EnvironmentFailure, free_loopback_port
@@ -168,9 +168,7 @@ class DockerEnvironment:
         else:
             dsn = Database(POSTGRES_ALIAS, 5432, SUPERUSER, self.password, self.plan.database).dsn()
             host = "0.0.0.0"  # noqa: S104 - inside the container; published on 127.0.0.1 only
-        values = placeholders(self.plan, release, python="python3", port=str(self.port), dsn=dsn)
-        env = {"PORT": str(self.port), "HOST": host, "DATABASE_URL": dsn, "REHEARSE_VERSION": release.version}
-        env |= {key: expand(value, values) for key, value in self.plan.service_env.items()}
+        env = service_environment(self.plan, release, self.port, host, dsn, python="python3")
         self.starts += 1
         with _engine_errors(f"starting the service {release.version}"):
             self._ensure_image(release.image)

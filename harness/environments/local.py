@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from harness.environments.base import Database, expand, placeholders, release_log
+from harness.environments.base import Database, expand, placeholders, release_log, service_environment
 from harness.environments.local_postgres import LocalPostgres
 from harness.environments.processes import RUN_ID_ENV, EnvironmentFailure, OwnedProcess, free_loopback_port
 from harness.plan import Plan, Release
@@ -32,10 +32,9 @@ class LocalEnvironment:
     def start_service(self, release: Release) -> str:
         if self.database is None:
             raise EnvironmentFailure("the database must be started before the service")
-        values = placeholders(self.plan, release, port=str(self.port), dsn=self.database.dsn())
-        env = {**self.child_env, "PORT": str(self.port), "HOST": "127.0.0.1", "DATABASE_URL": self.database.dsn(),
-               "REHEARSE_VERSION": release.version}
-        env |= {key: expand(value, values) for key, value in self.plan.service_env.items()}
+        dsn = self.database.dsn()
+        env = self.child_env | service_environment(self.plan, release, self.port, "127.0.0.1", dsn)
+        values = placeholders(self.plan, release, port=str(self.port), dsn=dsn)
         argv = [expand(part, values) for part in release.command]
         self.starts += 1
         self.service = OwnedProcess(f"service {release.version}", argv,
