@@ -1,8 +1,10 @@
-"""Find what a rehearsal left behind: processes carrying its run id, and its temp directories."""
+"""Find what a rehearsal left behind (processes carrying its run id, its temp directories); catch it mid-run."""
 
 from __future__ import annotations
 
+import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from harness.environments.processes import RUN_ID_ENV
@@ -28,3 +30,16 @@ def processes_of(run_id: str) -> list[int]:
 def postgres_temp_dirs(run_id: str) -> list[str]:
     """The run's PostgreSQL temp directories still on disk."""
     return [p.name for p in Path(tempfile.gettempdir()).glob(f"rehearse-pg-{run_id}-*")]
+
+
+def wait_for_phase(out: Path, proc: subprocess.Popen, phase: str, timeout: float = 120) -> Path:
+    """Block until the rehearsal writing under `out` has started `phase`; returns its run directory."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        runs = list(out.iterdir())
+        phases = runs[0] / "streams" / "phases.jsonl" if runs else None
+        if phases is not None and phases.exists() and f'"{phase}"' in phases.read_text():
+            return runs[0]
+        time.sleep(0.05)
+    stderr = proc.stderr.read() if proc.poll() is not None and proc.stderr else ""
+    raise AssertionError(f"the rehearsal never reached {phase}: {stderr}")

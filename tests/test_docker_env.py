@@ -25,7 +25,7 @@ from harness.environments.processes import EnvironmentFailure
 from harness.plan import PHASE_NAMES, Release, load_plan
 
 from .conftest import REPO
-from .leftovers import postgres_temp_dirs, processes_of
+from .leftovers import postgres_temp_dirs, processes_of, wait_for_phase
 from .test_rehearsal_e2e import SMALL
 
 pytestmark = pytest.mark.docker
@@ -158,16 +158,7 @@ def test_lock_waits_are_attributed_to_the_2_0_backfill_and_rollback_is_judged(do
 @pytest.mark.slow
 def test_sigint_mid_upgrade_removes_every_container(docker_host: str, tmp_path: Path) -> None:
     proc = _rehearse(tmp_path, docker_host, "--set", "seed.rows=400000")
-    deadline = time.monotonic() + 120
-    phases = None
-    while time.monotonic() < deadline and proc.poll() is None:
-        runs = list(tmp_path.iterdir())
-        phases = runs[0] / "streams" / "phases.jsonl" if runs else None
-        if phases and phases.exists() and '"upgrade"' in phases.read_text():
-            break
-        time.sleep(0.05)
-    assert phases is not None and proc.poll() is None, proc.stderr.read() if proc.poll() is not None else ""
-    run_dir = _run_dir(tmp_path)
+    run_dir = wait_for_phase(tmp_path, proc, "upgrade")
     assert len(_containers_of(run_dir.name)) == 2, "postgres and the service run before the interrupt"
     time.sleep(0.5)  # inside the backfill
     proc.send_signal(signal.SIGINT)

@@ -16,7 +16,7 @@ import pytest
 from harness.plan import PHASE_NAMES
 
 from .conftest import REPO
-from .leftovers import postgres_temp_dirs, processes_of
+from .leftovers import postgres_temp_dirs, processes_of, wait_for_phase
 
 SMALL = ["--env", "local", "--set", "seed.rows=200000", "--set", "phases.baseline_s=3",
          "--set", "phases.post_upgrade_s=3", "--set", "phases.post_rollback_s=3",
@@ -105,21 +105,12 @@ def test_rollback_verdict_and_failing_gate(shop_run) -> None:
 @pytest.mark.slow
 def test_sigint_mid_upgrade_tears_everything_down(tmp_path: Path) -> None:
     proc = _rehearse(tmp_path, "--set", "seed.rows=400000")
-    deadline = time.monotonic() + 120
-    phases = None
-    while time.monotonic() < deadline and proc.poll() is None:
-        runs = list(tmp_path.iterdir())
-        phases = runs[0] / "streams" / "phases.jsonl" if runs else None
-        if phases and phases.exists() and '"upgrade"' in phases.read_text():
-            break
-        time.sleep(0.05)
-    assert phases is not None and proc.poll() is None, proc.stderr.read() if proc.poll() is not None else ""
+    run_dir = wait_for_phase(tmp_path, proc, "upgrade")
     time.sleep(0.5)  # inside the backfill
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr and "interrupted" in stderr
-    run_dir = _run_dir(tmp_path)
     assert processes_of(run_dir.name) == []
     assert postgres_temp_dirs(run_dir.name) == []
     summary = json.loads((run_dir / "summary.json").read_text())
