@@ -1,7 +1,8 @@
-"""`rehearse`: run a rehearsal, lint migrations.
+"""`rehearse`: run a rehearsal, check a plan, rebuild a report, lint migrations.
 
 Exit codes: 0 gates passed; 1 gates failed; 2 bad input (plan, package, arguments); 3 environment failure;
-130 interrupted (Ctrl-C / SIGTERM), after teardown and with what was recorded written out.
+4 the harness itself failed (one line, and the log with the traceback); 130 interrupted (Ctrl-C / SIGTERM),
+after teardown and with what was recorded written out. Every failure ends here, as one line on stderr.
 """
 
 from __future__ import annotations
@@ -9,19 +10,30 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import Any, NoReturn
 
-from harness.environments.processes import EnvironmentFailure
-from harness.lint import LintInputError
-from harness.plan import ENVIRONMENT_KINDS, NETWORK_MODES, PlanError, load_plan, parse_override
-from harness.upgrade.sql import SqlInputError
-
-EXIT_BAD_INPUT, EXIT_ENVIRONMENT, EXIT_INTERRUPTED = 2, 3, 130
+from harness.core.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_ENVIRONMENT,
+    EXIT_HARNESS_ERROR,
+    EXIT_INTERRUPTED,
+    EnvironmentFailure,
+    InputError,
+    PlanError,
+)
+from harness.core.streams import read_json_lines
+from harness.plan import ENVIRONMENT_KINDS, NETWORK_MODES, Plan, SqlMigrations, load_plan, parse_override
+from harness.rundir import RUN_LOG, RunDir
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line and exit 2, like every other bad input
+    def error(self, message: str) -> NoReturn:  # one line and exit 2, like every other bad input
         print(f"rehearse: {message}", file=sys.stderr)
         raise SystemExit(EXIT_BAD_INPUT)
 
@@ -30,86 +42,141 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="rehearse", description="Rehearse a database + service upgrade and rollback under load.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = commands.add_parser("run", help="run a full rehearsal of a plan")
-    run.add_argument("plan", help="scenario directory or its rehearsal.toml")
-    run.add_argument("--env", choices=ENVIRONMENT_KINDS, help="where to run (default: the plan's, else auto)")
-    run.add_argument("--from", dest="from_version", help="version to upgrade from (default: the plan's)")
-    run.add_argument("--to", dest="to_version", help="version to upgrade to (default: the plan's)")
+    _plan_arguments(run)
     run.add_argument("--out", type=Path, help="parent directory of the run directory (default: ./reports)")
-    run.add_argument("--network", choices=NETWORK_MODES, help="docker: container networking mode")
-    run.add_argument("--postgres-image", metavar="TAG",
-                     help="docker: PostgreSQL image (default: the plan's environment.postgres_image)")
-    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a plan value, e.g. --set load.users=10 --set seed.rows=50000 (repeatable)")
+    check = commands.add_parser("check", help="validate a plan and print what a run would do, starting nothing")
+    _plan_arguments(check)
+    report = commands.add_parser("report", help="rebuild every output of a run directory from its streams")
+    report.add_argument("run_dir", type=Path, help="a run directory (reports/<run id>)")
     lint = commands.add_parser("lint", help="lint migrations statically (exit 1 when a dangerous one is found)")
     lint.add_argument("path", type=Path, help="a SQL file, a migrations directory, or a scenario")
     return parser
 
 
+def _plan_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("plan", help="scenario directory or its rehearsal.toml")
+    command.add_argument("--env", choices=ENVIRONMENT_KINDS, help="where to run (default: the plan's, else auto)")
+    command.add_argument("--from", dest="from_version", help="version to upgrade from (default: the plan's)")
+    command.add_argument("--to", dest="to_version", help="version to upgrade to (default: the plan's)")
+    command.add_argument("--network", choices=NETWORK_MODES, help="docker: container networking mode")
+    command.add_argument("--postgres-image", metavar="TAG",
+                         help="docker: PostgreSQL image (default: the plan's environment.postgres_image)")
+    command.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                         help="override a plan value, e.g. --set load.users=10 --set seed.rows=50000 (repeatable)")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)
+    """The error boundary: every failure becomes one line on stderr and its documented exit code."""
     try:
-        if args.command == "lint":
-            return _lint(args.path)
-        return _run(args)
-    except (PlanError, SqlInputError, LintInputError) as exc:
+        args = build_parser().parse_args(argv)
+        signal.signal(signal.SIGTERM, _interrupt)
+        command: Callable[[argparse.Namespace], int] = COMMANDS[args.command]
+        return command(args)
+    except InputError as exc:
         print(f"rehearse: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except EnvironmentFailure as exc:
+        print(f"rehearse: environment failure: {exc}", file=sys.stderr)
+        return EXIT_ENVIRONMENT
+    except KeyboardInterrupt:
+        print("rehearse: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # noqa: BLE001 - a bug of the harness: one line, the traceback in a log
+        log = Path(tempfile.gettempdir()) / f"rehearse-error-{time.strftime('%Y%m%dT%H%M%S')}.log"
+        log.write_text("".join(traceback.format_exception(exc)))
+        print(f"rehearse: internal error: {type(exc).__name__}: {' '.join(str(exc).split())[:200]} "
+              f"(traceback: {log})", file=sys.stderr)
+        return EXIT_HARNESS_ERROR
 
 
-def _interrupt(signum: int, _frame: Any) -> None:
+def _interrupt(signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def _run(args: argparse.Namespace) -> int:
-    from harness.rehearsal import rehearse
-    from harness.report.summary import write_report
-
+def _load(args: argparse.Namespace) -> Plan:
     overrides: dict[str, Any] = dict(parse_override(text) for text in args.overrides)
     for key, value in (("versions.from", args.from_version), ("versions.to", args.to_version),
                        ("environment.kind", args.env), ("environment.network", args.network),
                        ("environment.postgres_image", args.postgres_image)):
         if value is not None:
             overrides[key] = value
-    plan = load_plan(args.plan, overrides)
+    return load_plan(args.plan, overrides)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from harness.report.write import write_report
+    from harness.timeline.actions import compile_timeline
+    from harness.timeline.run import rehearse
+
+    plan = _load(args)
+    phases = compile_timeline(plan)
     print(f"rehearsal: {plan.scenario} {plan.from_version} -> {plan.to_version}", flush=True)
-    try:
-        outcome = rehearse(plan, plan.environment, args.out, say=lambda line: print(line, flush=True))
-    except KeyboardInterrupt as exc:
-        _salvage(plan, exc, EXIT_INTERRUPTED)
-        print("rehearse: interrupted; everything it started has been stopped", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except EnvironmentFailure as exc:
-        _salvage(plan, exc, EXIT_ENVIRONMENT)
-        print(f"rehearse: environment failure: {exc}", file=sys.stderr)
-        return EXIT_ENVIRONMENT
-    summary = write_report(plan, outcome)
-    print(f"verdict: {summary['verdict'].upper()}  (exit code {summary['exit_code']})")
-    for gate in summary["gates"]:
-        if not gate["passed"]:
-            print(f"  failed gate: {gate['name']}: observed {gate['observed']}")
-    print(f"report: {outcome.run.path / 'summary.md'}")
-    return summary["exit_code"]
+    outcome = rehearse(plan, phases, plan.environment, args.out, say=lambda line: print(line, flush=True))
+    summary = None
+    if outcome.environment:  # an environment came up: there are streams to report on
+        try:
+            summary = write_report(plan, outcome.run)
+        except Exception as exc:  # noqa: BLE001 - the streams stay on disk; `rehearse report` can retry
+            print(f"rehearse: could not write the report ({type(exc).__name__}: {exc}); the raw streams are in "
+                  f"{outcome.run.path / 'streams'} (rehearse report {outcome.run.path})", file=sys.stderr)
+    stop = outcome.stop
+    if stop is not None:
+        message = {"interrupted": "interrupted; everything it started has been stopped",
+                   "environment": f"environment failure: {stop.message}",
+                   "input": stop.message,
+                   "crash": f"internal error: {stop.message}"}[stop.kind]
+        print(f"rehearse: {message}", file=sys.stderr)
+        if summary is not None:
+            print(f"partial report: {outcome.run.path / 'summary.md'}", file=sys.stderr)
+        from harness.verify.verdict import STOP_EXIT_CODES
+
+        return STOP_EXIT_CODES[stop.kind]
+    if summary is None:
+        return EXIT_HARNESS_ERROR
+    return _print_verdict(summary, outcome.run)
 
 
-def _salvage(plan, exc: BaseException, exit_code: int) -> None:
-    """Write whatever was recorded before the run stopped, so nothing recorded is lost."""
-    from harness.report.summary import write_report
-
-    outcome = getattr(exc, "outcome", None)
-    if outcome is None or not outcome.environment:  # no environment came up: nothing was recorded
-        return
-    try:
-        write_report(plan, outcome, exit_code=exit_code)
-        print(f"partial report: {outcome.run.path / 'summary.md'}", file=sys.stderr)
-    except Exception as report_error:  # noqa: BLE001 - the streams stay on disk either way
-        print(f"rehearse: could not write the partial report ({report_error}); raw streams are in "
-              f"{outcome.run.path / 'streams'}", file=sys.stderr)
+def _print_verdict(summary: Any, run: RunDir) -> int:
+    print(f"verdict: {summary.verdict.upper()}  (exit code {summary.exit_code})")
+    for gate in summary.gates:
+        if not gate.passed:
+            print(f"  failed gate: {gate.name}: observed {gate.observed}")
+    print(f"report: {run.path / 'summary.md'}")
+    return int(summary.exit_code)
 
 
-def _lint(path: Path) -> int:
+def _check(args: argparse.Namespace) -> int:
+    from harness.timeline.actions import compile_timeline, describe_timeline
+
+    plan = _load(args)
+    phases = compile_timeline(plan)
+    print(f"plan: {plan.path}")
+    print(f"rehearsal: {plan.scenario} {plan.from_version} -> {plan.to_version} "
+          f"(environment {plan.environment}, {plan.users} users, {plan.seed_rows} seed rows)")
+    print("timeline:")
+    for line in describe_timeline(plan, phases):
+        print(f"  {line}")
+    for gate in plan.gates:
+        print(f"gate: {gate.name}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from harness.report.write import write_report
+
+    run_dir: Path = args.run_dir.resolve()
+    started = next((row for row in read_json_lines(run_dir / "streams" / RUN_LOG) if row.get("event") == "run"), None)
+    if started is None or not started.get("plan"):
+        raise InputError(run_dir, "", f"not a run directory (no streams/{RUN_LOG} naming its plan)")
+    plan = load_plan(started["plan"], started.get("overrides") or {})
+    run = RunDir(run_dir, run_dir.name)
+    return _print_verdict(write_report(plan, run), run)
+
+
+def _lint(args: argparse.Namespace) -> int:
     from harness.lint import format_findings, has_danger, lint_path  # noqa: I001 - pglast loads only for lint
 
+    path: Path = args.path
     covered = _sql_dirs_with_lock_timeout(path)
     findings = [f for f in lint_path(path) if not (
         f.rule == "missing-lock-timeout" and f.file and Path(f.file).resolve().parent in covered)]
@@ -122,9 +189,12 @@ def _sql_dirs_with_lock_timeout(path: Path) -> set[Path]:
     if not (path / "rehearsal.toml").is_file():
         return set()
     plan = load_plan(path)
-    return {r.migrations.sql_dir for r in plan.releases.values()
-            if r.migrations.sql_dir and r.migrations.options and r.migrations.options.lock_timeout_ms}
+    return {r.migrations.dir for r in plan.releases.values()
+            if isinstance(r.migrations, SqlMigrations) and r.migrations.options.lock_timeout_ms}
 
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"run": _run, "check": _check, "report": _report,
+                                                             "lint": _lint}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,14 +1,23 @@
-"""The run directory: where every stream, log, frame and summary of one rehearsal lands."""
+"""The run directory: where every stream, log, frame and summary of one rehearsal lands.
+
+streams/ holds what was recorded as it happened (JSON lines, CSV), so that a report can always be rebuilt
+from it (`rehearse report RUN_DIR`); run.jsonl there is the timeline's own log of facts.
+"""
 
 from __future__ import annotations
 
-import json
+import re
+import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.core.streams import JsonLines
 from harness.plan import Plan
+
+RUN_LOG = "run.jsonl"
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
 
 
 @dataclass(frozen=True)
@@ -18,48 +27,40 @@ class RunDir:
 
     @classmethod
     def create(cls, plan: Plan, out: Path | None) -> RunDir:
-        """A fresh directory named after scenario, versions and UTC time."""
+        """A fresh directory under `out` named after scenario, versions, UTC time and a random suffix."""
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        run_id = f"{plan.scenario}-{plan.from_version}-to-{plan.to_version}-{stamp}"
-        base = out if out is not None else Path.cwd() / "reports"
-        path = base / run_id
-        suffix = 1
-        while path.exists():
-            suffix += 1
-            path = base / f"{run_id}-{suffix}"
-        (path / "streams").mkdir(parents=True)
+        name = _UNSAFE.sub("_", f"{plan.scenario}-{plan.from_version}-to-{plan.to_version}").strip("._") or "run"
+        base = (out if out is not None else Path.cwd() / "reports").resolve()
+        base.mkdir(parents=True, exist_ok=True)
+        while True:
+            run_id = f"{name[:80]}-{stamp}-{secrets.token_hex(3)}"
+            path = base / run_id
+            try:
+                path.mkdir()
+                break
+            except FileExistsError:
+                continue
+        (path / "streams").mkdir()
         (path / "logs").mkdir()
-        return cls(path, path.name)
+        return cls(path, run_id)
 
     def stream(self, name: str) -> Path:
         """Raw rows as recorded during the run (JSON lines or CSV), before they become frames."""
         return self.path / "streams" / name
 
+    def log(self, name: str) -> Path:
+        return self.path / "logs" / name
 
-class JsonLines:
-    """Append-only JSON-lines file, flushed after every write so a crash loses nothing recorded."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+class RunLog:
+    """The timeline's facts, one JSON line each as they happen: {"event": kind, ...fields}."""
 
-    def write(self, *rows: dict[str, Any]) -> None:
-        for row in rows:
-            self._file.write(json.dumps(row, default=str) + "\n")
-        self._file.flush()
+    def __init__(self, run: RunDir) -> None:
+        self.stream = JsonLines(run.stream(RUN_LOG))
+
+    def write(self, event: str, record: Any = None, **fields: Any) -> None:
+        row = asdict(record) if is_dataclass(record) and not isinstance(record, type) else dict(record or {})
+        self.stream.write({"event": event, "at": time.time(), **row, **fields})
 
     def close(self) -> None:
-        self._file.close()
-
-
-def read_json_lines(path: Path) -> list[dict[str, Any]]:
-    """Rows of a JSON-lines stream; a torn last line (killed writer) is skipped."""
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
+        self.stream.close()

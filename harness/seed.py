@@ -6,9 +6,12 @@ import os
 import time
 from pathlib import Path
 
-from harness.environments.base import Database, expand, placeholders, redact
-from harness.environments.processes import RUN_ID_ENV, EnvironmentFailure, last_line, run_logged
-from harness.plan import Plan
+from harness.core.database import Database
+from harness.core.errors import EnvironmentFailure
+from harness.core.postgres import SEED_APPLICATION
+from harness.core.processes import RUN_ID_ENV, last_line, run_logged
+from harness.core.text import expand, redact
+from harness.plan import Plan, placeholders
 
 
 def seed(plan: Plan, database: Database, log_path: Path, run_id: str) -> float:
@@ -17,7 +20,7 @@ def seed(plan: Plan, database: Database, log_path: Path, run_id: str) -> float:
         return 0.0
     values = placeholders(plan, dsn=database.dsn())
     argv = [expand(part, values) for part in plan.seed_command]
-    env = {**os.environ, RUN_ID_ENV: run_id, **database.libpq_env("rehearse-seed")}
+    env = {**os.environ, RUN_ID_ENV: run_id, **database.libpq_env(SEED_APPLICATION)}
     started = time.monotonic()
     code = run_logged(argv, plan.dir, env, log_path)
     if code != 0:

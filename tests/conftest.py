@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from harness.environments.base import Database
+from harness.core.database import Database
 from harness.environments.local_postgres import LocalPostgres
 
 REPO = Path(__file__).resolve().parent.parent

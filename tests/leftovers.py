@@ -7,7 +7,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.environments.processes import RUN_ID_ENV
+from harness.core.processes import RUN_ID_ENV
 
 
 def processes_of(run_id: str) -> list[int]:

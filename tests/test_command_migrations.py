@@ -18,8 +18,12 @@ from .leftovers import processes_of
 
 def test_samples_become_statements_with_the_locks_they_first_took() -> None:
     def sample(at: float, start: float, query: str, state: str, locks: list[str]) -> dict:
+        held = [dict(zip(("mode", "relation"), lock.split(" "), strict=True), is_index=False) for lock in locks]
         return {"sampled_at": at, "pid": 7, "state": state, "query_start": start, "xact_start": 1.0,
-                "query": query, "locks": locks}
+                "query": query, "locks": held}
+
+    def named(row: dict) -> list[str]:
+        return [f"{lock['mode']} {lock['relation']}" for lock in row["locks"]]
 
     rows = statements_from_samples([
         sample(1.01, 1.0, "ALTER TABLE t ADD c int", "active", ["AccessExclusiveLock t"]),
@@ -30,9 +34,9 @@ def test_samples_become_statements_with_the_locks_they_first_took() -> None:
         sample(2.05, 2.01, "CREATE INDEX i ON t (c)", "idle in transaction", ["AccessExclusiveLock t"]),
     ])
     assert [r["sql"] for r in rows] == ["ALTER TABLE t ADD c int", "UPDATE t SET c = 1", "CREATE INDEX i ON t (c)"]
-    assert rows[0]["locks"] == ["AccessExclusiveLock t"]
-    assert rows[1]["locks"] == ["RowExclusiveLock t"] and rows[1]["ended"] == 2.0
-    assert rows[2]["locks"] == ["ShareLock t"], "uncommitted relations (bare oids) are left out"
+    assert named(rows[0]) == ["AccessExclusiveLock t"]
+    assert named(rows[1]) == ["RowExclusiveLock t"] and rows[1]["ended"] == 2.0
+    assert named(rows[2]) == ["ShareLock t"], "uncommitted relations (bare oids) are left out"
     assert len({r["txn"] for r in rows}) == 1
 
 
@@ -52,6 +56,8 @@ def test_alembic_upgrade_gets_per_statement_blame(tmp_path: Path) -> None:
     assert backfill["blocked_backends"] >= 1 and backfill["blocked_requests"] >= 1
     assert "AccessExclusiveLock orders" in backfill["locks"] or any(
         "AccessExclusiveLock orders" in (s["locks"] or []) for s in traced if s["started"] < backfill["started"])
+    assert {"mode": "AccessExclusiveLock", "relation": "orders", "is_index": False} in [
+        lock for s in traced for lock in s["lock_records"] or []], "locks are records in summary.json too"
     worst_traced = max(traced, key=lambda s: (s["blocked_requests"], s["max_wait_ms"]))
     assert worst_traced["sql"] == backfill["sql"], "the statement holding the lock the requests waited on is named"
     add_column = next(s for s in traced if s["sql"].startswith("ALTER TABLE orders ADD COLUMN currency"))

@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from harness.environments.processes import EnvironmentFailure
+from harness.core.errors import EnvironmentFailure
 from harness.plan import PHASE_NAMES, Release, load_plan
 
 from .conftest import REPO

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import psycopg
 
-from harness.environments.base import Database
+from harness.core.database import Database
 from harness.observe.locks import LockSampler, root_blockers
-from harness.rundir import JsonLines, read_json_lines
+from harness.core.streams import JsonLines, read_json_lines
 
 
 def _in_background(database: Database, sql: str, name: str) -> tuple[threading.Thread, psycopg.Connection]:

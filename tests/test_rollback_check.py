@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import psycopg
 
-from harness.environments.base import Database
+from harness.core.database import Database
 from harness.verify.rollback import RollbackCheck
 
 
@@ -15,9 +17,8 @@ def _sql(database: Database, *statements: str) -> None:
 
 
 def _changes(check: RollbackCheck, table: str, compared_with: str) -> dict:
-    (found,) = [c for c in check.result()["data_changes"]
-                if c["table"] == table and c["compared_with"] == compared_with]
-    return found
+    (found,) = [c for c in check.result().data_changes if c.table == table and c.compared_with == compared_with]
+    return asdict(found)
 
 
 def test_clean_rollback_is_safe(database: Database) -> None:
@@ -31,7 +32,7 @@ def test_clean_rollback_is_safe(database: Database) -> None:
     _sql(database, "ALTER TABLE orders DROP COLUMN currency")
     check.after_rollback()
     assert check.safe, check.result()
-    assert check.result()["schema_diff"] == []
+    assert check.result().schema_diff == []
 
 
 def test_lost_rows_changed_rows_and_schema_difference_are_reported(database: Database) -> None:
@@ -48,7 +49,7 @@ def test_lost_rows_changed_rows_and_schema_difference_are_reported(database: Dat
 
     assert not check.safe
     result = check.result()
-    assert result["schema_diff"] == ["+ index public.orders_total_idx: "
+    assert result.schema_diff == ["+ index public.orders_total_idx: "
                                      "CREATE INDEX orders_total_idx ON public.orders USING btree (total)"]
     baseline = _changes(check, "orders", "baseline")
     assert (baseline["lost"], baseline["changed"]) == (1, 1)
@@ -68,5 +69,5 @@ def test_a_dropped_column_counts_as_missing(database: Database) -> None:
     _sql(database, "ALTER TABLE customers ADD COLUMN email text")
     check.after_rollback()
     assert not check.safe
-    assert "- column public.customers.email text" not in check.result()["schema_diff"]  # same shape came back
+    assert "- column public.customers.email text" not in check.result().schema_diff  # same shape came back
     assert _changes(check, "customers", "baseline")["changed"] == 1, "the email values did not come back"

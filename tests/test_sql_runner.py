@@ -8,10 +8,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from harness.environments.base import Database
-from harness.upgrade.options import RunnerOptions
-from harness.upgrade.sql import SqlInputError, SqlRunner, migration_files
-from harness.upgrade.steps import MigrationFailed, Step
+from harness.core.database import Database
+from harness.plan import RunnerOptions
+from harness.core.errors import SqlInputError
+from harness.upgrade.sql import SqlRunner, migration_files
+from harness.core.errors import MigrationError as MigrationFailed
+from harness.records.run import Lock, Step
 
 
 def _write(directory: Path, name: str, sql: str) -> Path:
@@ -100,18 +102,18 @@ def test_each_statement_records_its_locks_and_rewrites(database: Database, tmp_p
     SqlRunner(database, steps.append).run([path], "upgrade", "2.0", "up")
     by_sql = {s.sql: s for s in steps}
     create_index = by_sql["CREATE INDEX orders_total_idx ON orders (total)"]
-    assert "ShareLock orders" in create_index.locks and create_index.rewrites == []
+    assert Lock("ShareLock", "orders") in create_index.locks and create_index.rewrites == []
     type_change = by_sql["ALTER TABLE orders ALTER COLUMN total TYPE bigint"]
-    assert "AccessExclusiveLock orders" in type_change.locks
+    assert Lock("AccessExclusiveLock", "orders") in type_change.locks
     assert "orders" in type_change.rewrites, "a type change rewrites the table"
     add_column = by_sql["ALTER TABLE orders ADD COLUMN note text"]
     backfill = by_sql["UPDATE orders SET note = 'x'"]
-    assert add_column.locks == ["AccessExclusiveLock orders"] and add_column.rewrites == []
-    assert "RowExclusiveLock orders" in backfill.locks
-    assert "AccessExclusiveLock orders" not in backfill.locks, "held since the ALTER, not taken again"
+    assert add_column.locks == [Lock("AccessExclusiveLock", "orders")] and add_column.rewrites == []
+    assert Lock("RowExclusiveLock", "orders") in backfill.locks
+    assert Lock("AccessExclusiveLock", "orders") not in backfill.locks, "held since the ALTER, not taken again"
     assert add_column.txn == backfill.txn == by_sql["COMMIT"].txn != create_index.txn
     concurrent = by_sql["CREATE INDEX CONCURRENTLY orders_note_idx ON orders (note)"]
-    assert "ShareUpdateExclusiveLock orders" in concurrent.locks
+    assert Lock("ShareUpdateExclusiveLock", "orders") in concurrent.locks
     assert [s.statement_index for s in steps] == list(range(7))
 
 

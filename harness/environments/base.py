@@ -2,37 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import quote
 
-from harness.plan import Plan, Release
-
-
-@dataclass(frozen=True)
-class Database:
-    """Connection facts of the database under test; `password` never goes to logs or reports."""
-
-    host: str
-    port: int
-    user: str
-    password: str
-    dbname: str
-
-    def dsn(self, dbname: str | None = None) -> str:
-        return (f"postgresql://{quote(self.user)}:{quote(self.password)}@{self.host}:{self.port}/"
-                f"{dbname or self.dbname}")
-
-    def libpq_env(self, application_name: str | None = None) -> dict[str, str]:
-        """PG* variables for tools that read libpq's environment (psql, alembic via DATABASE_URL, ...)."""
-        env = {"PGHOST": self.host, "PGPORT": str(self.port), "PGUSER": self.user,
-               "PGPASSWORD": self.password, "PGDATABASE": self.dbname, "DATABASE_URL": self.dsn()}
-        if application_name:
-            env["PGAPPNAME"] = application_name
-        return env
+from harness.core.database import Database
+from harness.core.text import expand
+from harness.plan import Plan, Release, placeholders
 
 
 class Environment(Protocol):
@@ -56,33 +32,12 @@ class Environment(Protocol):
         """Stop everything this environment started and remove what it created."""
 
 
-def expand(template: str, values: dict[str, str]) -> str:
-    """Fill {placeholders} that `values` knows; leave any other braces alone."""
-    return re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), m.group(0)), template)
-
-
-def placeholders(plan: Plan, release: Release | None = None, **extra: str) -> dict[str, str]:
-    """The values that commands and env entries of a plan may refer to."""
-    values = {"python": sys.executable, "rows": str(plan.seed_rows), "scenario_dir": str(plan.dir)}
-    if release is not None:
-        values |= {"release_dir": str(release.dir), "version": release.version}
-    return values | extra
-
-
 def service_environment(plan: Plan, release: Release, port: int, host: str, dsn: str,
                         python: str = sys.executable) -> dict[str, str]:
     """What every service gets: PORT, HOST, DATABASE_URL, REHEARSE_VERSION, and the plan's service.env."""
     values = placeholders(plan, release, python=python, port=str(port), dsn=dsn)
     env = {"PORT": str(port), "HOST": host, "DATABASE_URL": dsn, "REHEARSE_VERSION": release.version}
     return env | {key: expand(value, values) for key, value in plan.service_env.items()}
-
-
-def redact(text: str, *secrets: str) -> str:
-    """`text` with every secret replaced, for logs and error messages."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return re.sub(r"(postgres(?:ql)?://[^:/@\s]+:)[^@\s]+@", r"\1***@", text)
 
 
 def release_log(run_dir: Path, release: Release, start_index: int) -> Path:

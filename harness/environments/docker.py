@@ -36,11 +36,14 @@ try:
 except ImportError:  # testcontainers < 4.15
     from testcontainers.postgres import PostgresContainer
 
-from harness.environments.base import Database, redact, release_log, service_environment
+from harness.core.database import Database
+from harness.core.errors import EnvironmentFailure
+from harness.core.processes import free_loopback_port
+from harness.core.text import redact
+from harness.environments.base import release_log, service_environment
 from harness.environments.docker_cleanup import owner_labels, remove_run, remove_stale
 from harness.environments.local_postgres import SERVER_SETTINGS
-from harness.environments.processes import EnvironmentFailure, free_loopback_port
-from harness.environments.select import docker_engine_error
+from harness.environments.docker_engine import docker_engine_error
 from harness.plan import Plan, Release
 
 SUPERUSER = "rehearse"

@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from harness.environments.base import Database, expand, placeholders, release_log, service_environment
+from harness.core.database import Database
+from harness.core.processes import RUN_ID_ENV, OwnedProcess, free_loopback_port
+from harness.core.errors import EnvironmentFailure
+from harness.core.text import expand
+from harness.environments.base import release_log, service_environment
 from harness.environments.local_postgres import LocalPostgres
-from harness.environments.processes import RUN_ID_ENV, EnvironmentFailure, OwnedProcess, free_loopback_port
-from harness.plan import Plan, Release
+from harness.plan import Plan, Release, placeholders
 
 
 class LocalEnvironment:

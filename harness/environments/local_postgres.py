@@ -13,10 +13,11 @@ from pathlib import Path
 
 import psycopg
 
-from harness.environments.base import Database
+from harness.core.database import Database
+from harness.core.errors import EnvironmentFailure
+from harness.core.postgres import LOG_LINE_PREFIX
+from harness.core.processes import OwnedProcess, free_loopback_port, wait_until
 from harness.environments.postgres_binaries import find_bin_dir, server_user, usable_by
-from harness.environments.processes import EnvironmentFailure, OwnedProcess, free_loopback_port, wait_until
-from harness.observe.statement_log import LOG_LINE_PREFIX
 
 SUPERUSER = "rehearse"
 # Settings closer to a production server than initdb's defaults, and what the observers rely on.

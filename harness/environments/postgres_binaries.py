@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from harness.environments.processes import EnvironmentFailure
+from harness.core.errors import EnvironmentFailure
 
 SHARED_CACHE = Path("/var/tmp")
 

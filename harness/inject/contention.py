@@ -4,66 +4,115 @@ request queues behind the DDL)."""
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from harness.environments.base import Database
-from harness.inject.spec import Contention
+from harness.core.database import Database
+from harness.core.poller import Poller, Report
+from harness.core.postgres import CONTENTION_APPLICATION
+from harness.core.streams import JsonLines
+from harness.events import Events
+from harness.observe.base import ObserverContext
+from harness.plan import Contention
+from harness.records.run import ContentionRecord, Phase
 
-APPLICATION_NAME = "rehearse-contention"
+APPLICATION_NAME = CONTENTION_APPLICATION
+STREAM = "contention.jsonl"
 
 
-class Injector:
-    """Verbs: start() opens the session and waits until it holds its lock; stop() ends it (rolls back)."""
+class Injector(Poller):
+    """Verbs: start() opens the session and returns once it holds its lock; stop() ends it (rolls back).
+    A long_query holds its lock for its whole single poll; the transactions poll until their time is up."""
 
-    def __init__(self, database: Database, contention: Contention) -> None:
+    name = "contention"
+
+    def __init__(self, database: Database, contention: Contention, report: Report) -> None:
+        super().__init__(0.2, report)
         self.database, self.contention = database, contention
-        self.started: float | None = None
-        self.ended: float | None = None
-        self.error: str | None = None
-        self._stop = threading.Event()
-        self._holding = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"contention-{contention.kind}", daemon=True)
+        self.record = ContentionRecord(contention.kind, contention.table, contention.phase, contention.seconds)
+        self.conn: psycopg.Connection | None = None
+        self.deadline = 0.0
+        self.table = sql.Identifier(*contention.table.split("."))
 
-    def start(self) -> None:
-        self._thread.start()
-        self._holding.wait(10)
+    def connect(self) -> None:
+        self.conn = psycopg.connect(self.database.dsn(), application_name=APPLICATION_NAME)
+        self.record.started = time.time()
+        self.deadline = time.monotonic() + self.contention.seconds
+        if self.contention.kind != "long_query":
+            self.conn.execute(sql.SQL("SELECT 1 FROM {} LIMIT 1").format(self.table))  # opens the transaction
 
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(self.contention.seconds + 10)
-
-    def record(self) -> dict[str, Any]:
-        c = self.contention
-        return {"kind": c.kind, "table": c.table, "phase": c.phase, "seconds": c.seconds, "started": self.started,
-                "ended": self.ended, "error": self.error}
-
-    def _run(self) -> None:
-        c = self.contention
-        table = sql.Identifier(*c.table.split("."))
+    def poll(self) -> None:
+        assert self.conn is not None
         try:
-            with psycopg.connect(self.database.dsn(), application_name=APPLICATION_NAME) as conn:
-                self.started = time.time()
-                if c.kind == "long_query":
-                    self._holding.set()  # the query below takes its lock at once
-                    conn.execute(sql.SQL("SELECT count(*), pg_sleep(%s) FROM (SELECT 1 FROM {} LIMIT 1) t")
-                                 .format(table), [c.seconds])
-                else:
-                    conn.execute(sql.SQL("SELECT 1 FROM {} LIMIT 1").format(table))  # opens the transaction
-                    self._holding.set()
-                    deadline = time.monotonic() + c.seconds
-                    while not self._stop.is_set() and time.monotonic() < deadline:
-                        if c.kind == "long_transaction":
-                            conn.execute("SELECT pg_sleep(0.2)")  # active, inside the old transaction
-                        else:
-                            self._stop.wait(min(0.2, max(0.0, deadline - time.monotonic())))
-                conn.rollback()
+            if self.contention.kind == "long_query":
+                self.finish()  # one query: it takes its lock at once and holds it until it ends
+                self.conn.execute(sql.SQL("SELECT count(*), pg_sleep(%s) FROM (SELECT 1 FROM {} LIMIT 1) t")
+                                  .format(self.table), [self.contention.seconds])
+            elif time.monotonic() >= self.deadline:
+                self.finish()
+            elif self.contention.kind == "long_transaction":
+                self.conn.execute("SELECT pg_sleep(0.2)")  # active, inside the old transaction
         except psycopg.Error as exc:
-            self.error = str(exc).strip()
-        finally:
-            self.ended = time.time()
-            self._holding.set()
+            self.finish()
+            raise RuntimeError(" ".join(str(exc).split())) from None
+
+    def disconnect(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.rollback()
+            finally:
+                self.conn.close()
+        self.record.ended = time.time()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        super().stop(self.contention.seconds + timeout_s)
+
+
+class ContentionObserver:
+    """Observer: starts the plan's injectors when their phase begins and stops them when it ends."""
+
+    name = "contention"
+
+    def __init__(self, context: ObserverContext) -> None:
+        self.context = context
+        self.out = JsonLines(context.run.stream(STREAM))
+        self.running: list[Injector] = []
+
+    def attach(self, events: Events) -> None:
+        events.phase_started.add_listener(self._phase_started)
+        events.phase_ended.add_listener(self._phase_ended)
+
+    def _phase_started(self, phase: Phase, **_: Any) -> None:
+        for contention in self.context.plan.contention:
+            if contention.phase == phase.name:
+                injector = Injector(self.context.database, contention, self._reporter(contention))
+                self.running.append(injector)
+                injector.start(ready_timeout_s=10)
+
+    def _reporter(self, contention: Contention) -> Report:
+        def report(message: str) -> None:
+            for injector in self.running:
+                if injector.contention is contention and injector.record.error is None:
+                    injector.record.error = message
+            self.context.report_error(self.name, message)
+        return report
+
+    def _phase_ended(self, **_: Any) -> None:
+        self._stop_all()
+
+    def _stop_all(self) -> None:
+        while self.running:
+            injector = self.running.pop(0)
+            injector.stop()
+            self.out.write(injector.record.__dict__)
+
+    def close(self) -> None:
+        self._stop_all()
+        self.out.close()
+
+
+def contention_records(rows: list[dict[str, Any]]) -> list[ContentionRecord]:
+    return [ContentionRecord(**row) for row in rows]

@@ -22,6 +22,8 @@ from pglast.enums import AlterTableType as AT
 from pglast.enums import ConstrType, ObjectType, ReindexObjectType, TransactionStmtKind
 from pglast.stream import RawStream
 
+from harness.core.errors import InputError
+
 LOCK_MODES = ("AccessShareLock", "RowShareLock", "RowExclusiveLock", "ShareUpdateExclusiveLock", "ShareLock",
               "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock")
 (ACCESS_SHARE, ROW_SHARE, ROW_EXCLUSIVE, SHARE_UPDATE_EXCLUSIVE, SHARE, SHARE_ROW_EXCLUSIVE, EXCLUSIVE,
@@ -98,12 +100,11 @@ class Statement:
         return self.prediction.index
 
 
-class LintInputError(Exception):
+class LintInputError(InputError):
     """Input the linter cannot read: one line naming the path and the problem."""
 
     def __init__(self, path: object, problem: str) -> None:
-        self.path, self.problem = str(path), " ".join(problem.split())
-        super().__init__(f"{self.path}: {self.problem}")
+        super().__init__(str(path), "", problem)
 
 
 class SqlSyntaxError(LintInputError):

@@ -8,10 +8,11 @@ import sys
 import time
 from pathlib import Path
 
-from harness.environments.base import expand, placeholders
-from harness.environments.processes import RUN_ID_ENV, EnvironmentFailure, OwnedProcess
+from harness.core.errors import EnvironmentFailure
+from harness.core.processes import RUN_ID_ENV, OwnedProcess
+from harness.core.text import expand
 from harness.load.contract import RECORDER_PATH, REQUESTS_FILE_ENV
-from harness.plan import Plan
+from harness.plan import Plan, placeholders
 
 
 class Load:

@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 from typing import Any
 
 import asyncpg
 
-from harness.environments.base import Database
-from harness.rundir import JsonLines
+from harness.core.database import Database
+from harness.core.errors import EnvironmentFailure
+from harness.core.poller import Poller, PollerGone, Report
+from harness.core.postgres import LOCK_SAMPLER_APPLICATION
+from harness.core.streams import JsonLines
+from harness.events import Events
+from harness.observe.base import ObserverContext
 
-APPLICATION_NAME = "rehearse-lock-sampler"
+APPLICATION_NAME = LOCK_SAMPLER_APPLICATION
+STREAM = "locks.jsonl"
 
 WAITERS_SQL = """
 SELECT extract(epoch FROM statement_timestamp())::float8 AS sampled_at,
@@ -72,7 +77,7 @@ def chain_rows(rows: list[dict[str, Any]], blockers: dict[int, dict[str, Any]]) 
     by_pid = {row["pid"]: row for row in rows}
     for row in rows:
         root, depth = roots[row["pid"]]
-        info = blockers.get(root) or by_pid.get(root) or {}
+        info = (blockers.get(root) or by_pid.get(root) or {}) if root is not None else {}
         row["blocked_by"] = list(row["blocked_by"] or [])
         row["root_blocker"] = root
         row["chain_depth"] = depth
@@ -82,55 +87,46 @@ def chain_rows(rows: list[dict[str, Any]], blockers: dict[int, dict[str, Any]]) 
     return rows
 
 
-class LockSampler:
-    """Verbs: start() begins sampling in the background, stop() ends it and closes the stream."""
+class LockSampler(Poller):
+    """Verbs: start() begins sampling in the background (True once connected), stop() ends it."""
 
-    def __init__(self, database: Database, interval_s: float, out: JsonLines) -> None:
-        self.database, self.interval_s, self.out = database, interval_s, out
-        self.samples = 0
+    name = "lock-sampler"
+
+    def __init__(self, database: Database, interval_s: float, out: JsonLines, report: Report | None = None) -> None:
         self.errors: list[str] = []
-        self._stop = threading.Event()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="lock-sampler", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-        self._ready.wait(15)
-        if self.errors:
-            raise RuntimeError(f"lock sampler could not connect: {self.errors[-1]}")
+        def sink(message: str) -> None:
+            self.errors.append(message)
+            if report is not None:
+                report(message)
 
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(10)
-        self.out.close()
+        super().__init__(interval_s, sink)
+        self.database, self.out = database, out
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.conn: asyncpg.Connection | None = None
 
-    def _run(self) -> None:
-        asyncio.run(self._sample_forever())
+    @property
+    def samples(self) -> int:
+        return self.polls
 
-    async def _sample_forever(self) -> None:
-        try:
-            conn = await asyncpg.connect(self.database.dsn(), server_settings={
-                "application_name": APPLICATION_NAME, "lock_timeout": "0", "statement_timeout": "5s"})
-        except (OSError, asyncpg.PostgresError) as exc:
-            self.errors.append(str(exc))
-            self._ready.set()
+    def connect(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.conn = self.loop.run_until_complete(asyncpg.connect(self.database.dsn(), server_settings={
+            "application_name": APPLICATION_NAME, "lock_timeout": "0", "statement_timeout": "5s"}))
+
+    def poll(self) -> None:
+        assert self.loop is not None and self.conn is not None
+        if self.conn.is_closed():
+            raise PollerGone("its connection was closed")
+        self.out.write(*self.loop.run_until_complete(sample(self.conn)))
+
+    def disconnect(self) -> None:
+        if self.loop is None:
             return
-        self._ready.set()
-        loop = asyncio.get_running_loop()
-        try:
-            while not self._stop.is_set():
-                tick = loop.time()
-                try:
-                    self.out.write(*await sample(conn))
-                    self.samples += 1
-                except Exception as exc:  # noqa: BLE001 - a sampler must outlive any one bad sample
-                    self.errors.append(f"{type(exc).__name__}: {exc}")
-                    if conn.is_closed():
-                        return
-                await asyncio.sleep(max(0.0, self.interval_s - (loop.time() - tick)))
-        finally:
+        if self.conn is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(conn.close(), 2)
+                self.loop.run_until_complete(asyncio.wait_for(self.conn.close(), 2))
+        self.loop.close()
 
 
 async def sample(conn: asyncpg.Connection) -> list[dict[str, Any]]:
@@ -143,3 +139,23 @@ async def sample(conn: asyncpg.Connection) -> list[dict[str, Any]]:
     blockers = {r["pid"]: dict(r) for r in await conn.fetch(BLOCKERS_SQL, blocker_pids)} if blocker_pids else {}
     return chain_rows(rows, blockers)
 
+
+class LockObserver:
+    """Observer: samples every lock wait (who waits, who blocks, the chain's root) for the whole run."""
+
+    name = "locks"
+
+    def __init__(self, context: ObserverContext) -> None:
+        self.out = JsonLines(context.run.stream(STREAM))
+        self.sampler = LockSampler(context.database, context.plan.lock_sample_interval_ms / 1000, self.out,
+                                   context.reporter(self.name))
+
+    def attach(self, events: Events) -> None:
+        if not self.sampler.start():
+            self.out.close()
+            raise EnvironmentFailure(f"the lock sampler could not connect to the database: "
+                                     f"{self.sampler.errors[-1] if self.sampler.errors else 'no answer'}")
+
+    def close(self) -> None:
+        self.sampler.stop()
+        self.out.close()

@@ -7,67 +7,93 @@ and which locks it held. `statements_from_samples` turns the samples into one ro
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
-from harness.environments.base import Database
-from harness.rundir import JsonLines
-from harness.upgrade.steps import MIGRATION_APPLICATION
+from harness.core.database import Database
+from harness.core.poller import Poller, Report
+from harness.core.postgres import MIGRATION_APPLICATION, MIGRATION_TRACER_APPLICATION
+from harness.core.streams import JsonLines
+from harness.events import Events
+from harness.observe.base import ObserverContext
 
+STREAM = "migration_backends.jsonl"
 BACKENDS_SQL = """
 SELECT extract(epoch FROM statement_timestamp())::float8 AS sampled_at, a.pid, a.state,
        extract(epoch FROM a.query_start)::float8 AS query_start,
        extract(epoch FROM a.xact_start)::float8 AS xact_start,
        left(a.query, 2000) AS query,
-       array(SELECT l.mode || ' ' || l.relation::regclass::text FROM pg_locks l
+       array(SELECT json_build_object('mode', l.mode, 'relation', l.relation::regclass::text,
+                                      'is_index', c.relkind IN ('i', 'I'))
+             FROM pg_locks l LEFT JOIN pg_class c ON c.oid = l.relation
              WHERE l.pid = a.pid AND l.granted AND l.locktype = 'relation' AND l.relation >= 16384
-             ORDER BY 1) AS locks
+             ORDER BY l.relation, l.mode) AS locks
 FROM pg_stat_activity a
 WHERE a.application_name = %s AND a.pid <> pg_backend_pid()
   AND (a.leader_pid IS NULL OR a.leader_pid = a.pid)  -- parallel workers repeat their leader's statement
 """
 
 
-class BackendTracer:
+class BackendTracer(Poller):
     """Verbs: start() begins sampling the migration's backends, stop() ends it."""
 
-    def __init__(self, database: Database, out: JsonLines, interval_s: float = 0.02) -> None:
-        self.database, self.out, self.interval_s = database, out, interval_s
-        self.errors: list[str] = []
-        self._stop = threading.Event()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="migration-backends", daemon=True)
+    name = "migration-backends"
 
-    def start(self) -> None:
-        self._thread.start()
-        self._ready.wait(10)
+    def __init__(self, database: Database, out: JsonLines, report: Report, interval_s: float = 0.02) -> None:
+        super().__init__(interval_s, report)
+        self.database, self.out = database, out
+        self.conn: psycopg.Connection[dict[str, Any]] | None = None
 
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
+    def connect(self) -> None:
+        self.conn = psycopg.connect(self.database.dsn(), autocommit=True, row_factory=dict_row,
+                                    application_name=MIGRATION_TRACER_APPLICATION)
 
-    def _run(self) -> None:
-        try:
-            with psycopg.connect(self.database.dsn(), autocommit=True, row_factory=dict_row,
-                                 application_name="rehearse-migration-tracer") as conn:
-                self._ready.set()
-                while not self._stop.is_set():
-                    self.out.write(*conn.execute(BACKENDS_SQL, [MIGRATION_APPLICATION]).fetchall())
-                    self._stop.wait(self.interval_s)
-        except psycopg.Error as exc:
-            self.errors.append(str(exc).strip())
-        finally:
-            self._ready.set()
+    def poll(self) -> None:
+        assert self.conn is not None
+        self.out.write(*self.conn.execute(BACKENDS_SQL, [MIGRATION_APPLICATION]).fetchall())
+
+    def disconnect(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+
+
+class MigrationBackendsObserver:
+    """Observer: while a migration command runs, samples its backends (statement-level blame for tools)."""
+
+    name = "migration-backends"
+
+    def __init__(self, context: ObserverContext) -> None:
+        self.context = context
+        self.out = JsonLines(context.run.stream(STREAM))
+        self.tracer: BackendTracer | None = None
+
+    def attach(self, events: Events) -> None:
+        events.migration_started.add_listener(self._started)
+        events.migration_ended.add_listener(self._ended)
+
+    def _started(self, command: list[str] | None, **_: Any) -> None:
+        if command is None:  # SQL files: the SQL runner traces each statement itself
+            return
+        self.tracer = BackendTracer(self.context.database, self.out, self.context.reporter(self.name))
+        self.tracer.start(ready_timeout_s=10)
+
+    def _ended(self, **_: Any) -> None:
+        if self.tracer is not None:
+            self.tracer.stop(5)
+            self.tracer = None
+
+    def close(self) -> None:
+        self._ended()
+        self.out.close()
 
 
 def statements_from_samples(samples: list[dict[str, Any]], interval_s: float = 0.02) -> list[dict[str, Any]]:
     """One row per (backend, statement) seen: sql, started (query_start), ended (last seen running, else its
     start), txn (backend + transaction start), and the locks first seen while it ran."""
     statements: dict[tuple[int, float], dict[str, Any]] = {}
-    seen_in_txn: dict[tuple[int, float | None], set[str]] = {}
+    seen_in_txn: dict[tuple[int, float | None], set[tuple[str, str, bool]]] = {}
     for sample in sorted(samples, key=lambda s: s["sampled_at"]):
         if sample["query_start"] is None or not sample["query"]:
             continue
@@ -81,7 +107,12 @@ def statements_from_samples(samples: list[dict[str, Any]], interval_s: float = 0
             row["ended"] = min(sample["sampled_at"], sample["query_start"] + interval_s)
         held = seen_in_txn.setdefault((sample["pid"], sample["xact_start"]), set())
         # a relation created by the running transaction shows as a bare oid to other sessions: skip it
-        fresh = [lock for lock in sample["locks"] or [] if lock not in held and not lock.split(" ")[-1].isdigit()]
-        row["locks"].extend(fresh)
+        locks = [_lock_key(lock) for lock in sample["locks"] or []]
+        fresh = [lock for lock in locks if lock not in held and not lock[1].isdigit()]
+        row["locks"].extend({"mode": m, "relation": r, "is_index": i} for m, r, i in fresh)
         held.update(fresh)
     return sorted(statements.values(), key=lambda r: r["started"])
+
+
+def _lock_key(lock: dict[str, Any]) -> tuple[str, str, bool]:
+    return str(lock["mode"]), str(lock["relation"]), bool(lock.get("is_index"))

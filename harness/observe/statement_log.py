@@ -11,9 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-LOG_LINE_PREFIX = "%n [%p] %a: "
-STATEMENT_LOGGING_OPTIONS = "-c log_min_duration_statement=0"
-
+# Lines as core.postgres.LOG_LINE_PREFIX writes them.
 _LINE = re.compile(r"^(?P<at>\d{9,}\.\d+) \[(?P<pid>\d+)\] (?P<app>[^:]*): (?P<level>[A-Z]+):  (?P<text>.*)$")
 _DURATION = re.compile(r"^duration: (?P<ms>[\d.]+) ms  (?:statement|execute [^:]*): (?P<sql>.*)$", re.S)
 

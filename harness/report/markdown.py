@@ -1,102 +1,114 @@
-"""summary.md: the run's summary for people."""
+"""summary.md: the run's summary for people, rendered from the typed Summary (nothing is computed here)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from harness.records.summary import StatementFigures, Summary
+
 MAX_SQL = 90
-
-
-def render_markdown(s: dict[str, Any]) -> str:
-    """The whole report as Markdown, most decisive facts first."""
-    out = [f"# Rehearsal {s['scenario']} {s['from_version']} -> {s['to_version']}: **{s['verdict'].upper()}**", ""]
-    out.append(f"Environment `{s['environment']}`, started {s['started']}, {s['duration_s']:.0f} s, "
-               f"exit code {s['exit_code']}." + (f" Incomplete: {s['incomplete']}." if s["incomplete"] else ""))
-    out += ["", "## Gates", "", _table(["gate", "limit", "observed", "result"], [
-        [g["name"], _num(g["limit"]), _num(g["observed"]), "pass" if g["passed"] else "**FAIL**"]
-        for g in s["gates"]]) if s["gates"] else "No gates in the plan."]
-    out += ["", "## Phases", "", _table(
-        ["phase", "versions", "seconds", "requests", "RPS", "errors", "error rate", "p50 ms", "p95 ms", "p99 ms",
-         "max ms"],
-        [[p["name"], f"{p['from_version']} -> {p['to_version']}", _num(p["duration_s"]), p["requests"],
-          _num(p["rps"]), p["errors"], f"{p['error_rate']:.2%}", _num(p["p50_ms"]), _num(p["p95_ms"]),
-          _num(p["p99_ms"]), _num(p["max_ms"])] for p in s["phases"]])]
-    for c in s["contention"]:
-        out += ["", f"Contention injected: {c['kind'].replace('_', ' ')} on `{c['table']}` from the start of "
-                f"{c['phase']} for {c['seconds']:g} s" + (f" (failed: {c['error']})" if c["error"] else "") + "."]
-    out += ["", f"Downtime (service swaps, stop to healthy): **{s['downtime_s']:.2f} s**"
-            + "".join(f"; {w['from_version']} -> {w['to_version']}: {w['downtime_s']:.2f} s" for w in s["swaps"])]
-    if s["top_offenders"]:
-        out += ["", "## Blast radius: the statements that hurt traffic most", "", _table(
-            ["phase", "#", "statement", "held-up requests", "longest wait ms", "added p99 ms", "failed requests"],
-            [[t["phase"], t["seq"], _sql(t["sql"]), t["blocked_requests"], _num(t["max_wait_ms"]),
-              _num(t["added_p99_ms"]), t["failed_requests"]] for t in s["top_offenders"]])]
-    shown = [t for t in s["statements"] if not _trivial(t)]
-    hidden = len(s["statements"]) - len(shown)
-    out += ["", "## Migration statements", "",
-            "Locks: taken by the statement (indexes marked). Blocked backends: sessions whose lock wait began "
-            "during the statement and involved the migration's backend. Held-up requests: requests started "
-            "during the statement that took longer than their endpoint's baseline p99.", "", _table(
-                ["phase", "#", "statement", "ms", "result", "locks", "rewrites", "blocked backends",
-                 "longest wait ms", "held-up requests", "failed requests"],
-                [[t["phase"], t["seq"], _sql(t["sql"]), _num(t["duration_ms"]),
-                  f"{t['sqlstate'] or 'error'}: {t['error']}" if t["error"] else "ok",
-                  ", ".join(x for x in (t["locks"] or []) if "(index)" not in x), ", ".join(t["rewrites"] or []),
-                  t["blocked_backends"], _num(t["max_wait_ms"]), t["blocked_requests"], t["failed_requests"]]
-                 for t in shown])]
-    if hidden:
-        out += ["", f"{hidden} statements of the migration tools' own (version checks, SHOW, savepoints) took "
-                "under 1 ms each and held nobody up; summary.json lists them."]
-    if s["invalid_indexes"]:
-        out += ["", f"Invalid indexes left behind by a failed build: {', '.join(s['invalid_indexes'])}"]
-    if s["lint_check"]:
-        out += ["", "## Lint predictions vs what happened", "", _table(
-            ["phase", "#", "statement", "predicted", "observed", "verdict"],
-            [[c["phase"], c["seq"], _sql(c["sql"]),
-              ", ".join(c["predicted_locks"] + [f"rewrite {r}" for r in c["predicted_rewrites"]]) or "-",
-              ", ".join(c["observed_locks"] + [f"rewrite {r}" for r in c["observed_rewrites"]])
-              + (f" (held: {', '.join(c['held_locks'])})" if c["held_locks"] != c["observed_locks"] else "") or "-",
-              c["verdict"] + (f" ({'; '.join(c['differences'])})" if c["differences"] else "")]
-             for c in s["lint_check"]])]
-    if s["errors"]:
-        out += ["", "## Errors", "", _table(["phase", "endpoint", "SQLSTATE", "meaning", "errors", "HTTP status"], [
-            [e["phase"], e["name"], e["sqlstate"], e["meaning"], e["errors"], e["status"] or "no response"]
-            for e in s["errors"]])]
-    waits = s["lock_waits"]
-    out += ["", "## Lock waits", "",
-            f"{waits['count']} waits, longest {waits['max_ms']:.0f} ms, {waits['total_ms']:.0f} ms in total.", ""]
-    if waits["longest_chain"]:
-        out += ["Longest chain (root first):", "", _table(["pid", "role", "application", "lock", "waited ms",
-                                                            "query"], [
-            [c["pid"], c["role"], c["application"] or "", f"{c['mode'] or ''} {c['relation'] or ''}".strip(),
-             _num(c["waiting_ms"]), _sql(c["query"] or "")] for c in waits["longest_chain"]])]
-    rollback = s["rollback"]
-    out += ["", "## Rollback", "", f"Rollback safe: **{'yes' if rollback['safe'] else 'NO'}**"
-            + ("" if rollback.get("checked", True) else " (not checked: the run did not get that far)"), ""]
-    if rollback["schema_diff"]:
-        out += ["Schema differs from the baseline (- only before, + only after):", "", "```",
-                *rollback["schema_diff"], "```", ""]
-    if rollback["data_changes"]:
-        out.append(_table(["table", "compared with", "rows before", "rows after", "lost", "changed",
-                           "lost of those written mid-upgrade", "missing columns"], [
-            [d["table"], d["compared_with"], d["rows_before"], d["rows_after"], d["lost"], d["changed"],
-             d["lost_written_during_upgrade"], ", ".join(d["missing_columns"])] for d in rollback["data_changes"]]))
-    out += ["", "## Endpoints", "", _table(
-        ["phase", "endpoint", "requests", "errors", "p50 ms", "p95 ms", "p99 ms"],
-        [[e["phase"], e["name"], e["requests"], e["errors"], _num(e["p50_ms"]), _num(e["p95_ms"]),
-          _num(e["p99_ms"])] for e in s["endpoints"]])]
-    out += ["", "Frames: " + ", ".join(f"`{v}`" for v in s["artifacts"].values()), ""]
-    return "\n".join(out)
-
-
 TOOL_CHATTER = ("select", "show", "set", "savepoint", "release", "begin", "rollback")
 
 
-def _trivial(statement: dict[str, Any]) -> bool:
+def render_markdown(s: Summary) -> str:
+    """The whole report as Markdown, most decisive facts first."""
+    out = [f"# Rehearsal {s.scenario} {s.from_version} -> {s.to_version}: **{s.verdict.upper()}**", ""]
+    out.append(f"Environment `{s.environment}`, started {s.started}, {s.duration_s:.0f} s, "
+               f"exit code {s.exit_code}." + (f" Incomplete: {s.incomplete}." if s.incomplete else "")
+               + (f" Stopped in phase `{s.reached_phase}`." if s.stopped and s.reached_phase else ""))
+    out += ["", "## Gates", "", _table(["gate", "limit", "observed", "result"], [
+        [g.name, _num(g.limit), _num(g.observed), "pass" if g.passed else "**FAIL**"] for g in s.gates])
+        if s.gates else "No gates in the plan."]
+    out += ["", "## Phases", "", _table(
+        ["phase", "versions", "seconds", "requests", "RPS", "errors", "error rate", "p50 ms", "p95 ms", "p99 ms",
+         "max ms"],
+        [[p.name, f"{p.from_version} -> {p.to_version}", _num(p.duration_s), p.requests, _num(p.rps), p.errors,
+          f"{p.error_rate:.2%}", _num(p.p50_ms), _num(p.p95_ms), _num(p.p99_ms), _num(p.max_ms)] for p in s.phases])]
+    acted = [a for a in s.actions if a.status != "ok" or a.message]
+    if s.actions:
+        out += ["", "Timeline: " + "; ".join(
+            f"{a.phase}: {a.name}" + ("" if a.status == "ok" else f" **{a.status}**")
+            + (f" ({a.message})" if a.message and a.status != "failed" else "") for a in acted or s.actions) + "."]
+    for c in s.contention:
+        out += ["", f"Contention injected: {c.kind.replace('_', ' ')} on `{c.table}` from the start of "
+                f"{c.phase} for {c.seconds:g} s" + (f" (failed: {c.error})" if c.error else "") + "."]
+    out += ["", f"Downtime (service swaps, stop to healthy): **{s.downtime_s:.2f} s**"
+            + "".join(f"; {w.from_version} -> {w.to_version}: {w.downtime_s:.2f} s" for w in s.swaps)]
+    if len(s.upgrades) > 1:
+        out += ["", "## Migration phases side by side", "", _table(
+            ["phase", "direction", "steps", "failed", "ms", "longest wait ms", "held-up requests", "failed requests",
+             "phase p99 ms", "phase errors"],
+            [[u.phase, u.direction, u.steps, u.failed_steps, _num(u.duration_ms), _num(u.max_wait_ms),
+              u.blocked_requests, u.failed_requests, _num(u.p99_ms), u.errors] for u in s.upgrades])]
+    if s.top_offenders:
+        out += ["", "## Blast radius: the statements that hurt traffic most", "", _table(
+            ["phase", "#", "statement", "held-up requests", "longest wait ms", "added p99 ms", "failed requests"],
+            [[t.phase, t.seq, _sql(t.sql), t.blocked_requests, _num(t.max_wait_ms), _num(t.added_p99_ms),
+              t.failed_requests] for t in s.top_offenders])]
+    visible = [t for t in s.statements if not _trivial(t)]
+    hidden = len(s.statements) - len(visible)
+    out += ["", "## Migration statements", "",
+            "Locks: taken by the statement. Blocked backends: sessions whose lock wait began during the statement "
+            "and involved the migration's backend. Held-up requests: requests started during the statement that "
+            "took longer than their endpoint's baseline p99.", "", _table(
+                ["phase", "#", "statement", "ms", "result", "locks", "rewrites", "blocked backends",
+                 "longest wait ms", "held-up requests", "failed requests"],
+                [[t.phase, t.seq, _sql(t.sql), _num(t.duration_ms),
+                  f"{t.sqlstate or 'error'}: {t.error}" if t.error else "ok",
+                  ", ".join(str(x) for x in (t.lock_records or []) if not x.is_index),
+                  ", ".join(t.rewrites or []), t.blocked_backends, _num(t.max_wait_ms), t.blocked_requests,
+                  t.failed_requests] for t in visible])]
+    if hidden:
+        out += ["", f"{hidden} statements of the migration tools' own (version checks, SHOW, savepoints) took "
+                "under 1 ms each and held nobody up; summary.json lists them."]
+    if s.invalid_indexes:
+        out += ["", f"Invalid indexes left behind by a failed build: {', '.join(s.invalid_indexes)}"]
+    if s.lint_check:
+        out += ["", "## Lint predictions vs what happened", "", _table(
+            ["phase", "#", "statement", "predicted", "observed", "verdict"],
+            [[c.phase, c.seq, _sql(c.sql),
+              ", ".join(c.predicted_locks + [f"rewrite {r}" for r in c.predicted_rewrites]) or "-",
+              ", ".join(c.observed_locks + [f"rewrite {r}" for r in c.observed_rewrites])
+              + (f" (held: {', '.join(c.held_locks)})" if c.held_locks != c.observed_locks else "") or "-",
+              c.verdict + (f" ({'; '.join(c.differences)})" if c.differences else "")] for c in s.lint_check])]
+    if s.errors:
+        out += ["", "## Errors", "", _table(["phase", "endpoint", "SQLSTATE", "meaning", "errors", "HTTP status"], [
+            [e.phase, e.name, e.sqlstate, e.meaning, e.errors, e.status or "no response"] for e in s.errors])]
+    waits = s.lock_waits
+    out += ["", "## Lock waits", "",
+            f"{waits.count} waits, longest {waits.max_ms:.0f} ms, {waits.total_ms:.0f} ms in total.", ""]
+    if waits.longest_chain:
+        out += ["Longest chain (root first):", "", _table(
+            ["pid", "role", "application", "lock", "waited ms", "query"],
+            [[c.pid, c.role, c.application or "", f"{c.mode or ''} {c.relation or ''}".strip(), _num(c.waiting_ms),
+              _sql(c.query or "")] for c in waits.longest_chain])]
+    rollback = s.rollback
+    why_unchecked = f" (not checked: {rollback.error or 'the run did not get that far'})"
+    out += ["", "## Rollback", "", f"Rollback safe: **{'yes' if rollback.safe else 'NO'}**"
+            + ("" if rollback.checked else why_unchecked), ""]
+    if rollback.schema_diff:
+        out += ["Schema differs from the baseline (- only before, + only after):", "", "```",
+                *rollback.schema_diff, "```", ""]
+    if rollback.data_changes:
+        out.append(_table(["table", "compared with", "rows before", "rows after", "lost", "changed",
+                           "lost of those written mid-upgrade", "missing columns"], [
+            [d.table, d.compared_with, d.rows_before, d.rows_after, d.lost, d.changed, d.lost_written_during_upgrade,
+             ", ".join(d.missing_columns)] for d in rollback.data_changes]))
+    out += ["", "## Endpoints", "", _table(
+        ["phase", "endpoint", "requests", "errors", "p50 ms", "p95 ms", "p99 ms"],
+        [[e.phase, e.name, e.requests, e.errors, _num(e.p50_ms), _num(e.p95_ms), _num(e.p99_ms)]
+         for e in s.endpoints])]
+    if s.observer_errors:
+        out += ["", "Observer errors: " + "; ".join(s.observer_errors)]
+    out += ["", "Frames: " + ", ".join(f"`{v}`" for v in s.artifacts.values()), ""]
+    return "\n".join(out)
+
+
+def _trivial(statement: StatementFigures) -> bool:
     """A migration tool's own chatter (version checks, SHOW, savepoints) that took no time and hurt nobody."""
-    return (statement["origin"] == "traced" and statement["sql"].split(" ", 1)[0].lower() in TOOL_CHATTER
-            and (statement["duration_ms"] or 0) < 1 and not statement["locks"]
-            and not (statement["blocked_backends"] or statement["blocked_requests"] or statement["failed_requests"]))
+    return (statement.origin == "traced" and statement.sql.split(" ", 1)[0].lower() in TOOL_CHATTER
+            and (statement.duration_ms or 0) < 1 and not statement.lock_records
+            and not (statement.blocked_backends or statement.blocked_requests or statement.failed_requests))
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
@@ -106,10 +118,17 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def _num(value: Any) -> str:
+    """Numbers as people read them: no false precision, and no small value rounded away (0.001 stays 0.001)."""
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:.1f}" if abs(value) < 1000 else f"{value:.0f}"
+        if value == 0:
+            return "0"
+        if abs(value) >= 1000:
+            return f"{value:.0f}"
+        if abs(value) >= 1:
+            return f"{value:.1f}"
+        return f"{value:.3g}"
     return str(value)
 
 

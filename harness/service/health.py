@@ -7,7 +7,7 @@ import urllib.error
 import urllib.request
 
 from harness.environments.base import Environment
-from harness.environments.processes import EnvironmentFailure
+from harness.core.errors import EnvironmentFailure
 
 
 def is_healthy(url: str, timeout: float = 1.0) -> bool:

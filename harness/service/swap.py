@@ -1,25 +1,13 @@
-"""Swap the running service from one release to another and measure how long it was unavailable."""
+"""Start the service at a release, and swap it from one release to another, measuring the gap."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 from harness.environments.base import Environment
 from harness.plan import Plan, Release
+from harness.records.run import Swap
 from harness.service.health import wait_healthy
-
-
-@dataclass(frozen=True)
-class Swap:
-    from_version: str
-    to_version: str
-    stopped_at: float
-    healthy_at: float
-
-    @property
-    def downtime_s(self) -> float:
-        return self.healthy_at - self.stopped_at
 
 
 def start(env: Environment, plan: Plan, release: Release) -> str:
@@ -29,9 +17,9 @@ def start(env: Environment, plan: Plan, release: Release) -> str:
     return url
 
 
-def swap(env: Environment, plan: Plan, old: Release, new: Release) -> Swap:
+def swap(env: Environment, plan: Plan, old: Release, new: Release, phase: str) -> Swap:
     """Stop `old`, start `new`, wait until healthy (stop-then-start: the gap is the downtime)."""
     stopped_at = time.time()
     env.stop_service()
     start(env, plan, new)
-    return Swap(old.version, new.version, stopped_at, time.time())
+    return Swap(phase, old.version, new.version, stopped_at, time.time())

@@ -17,17 +17,15 @@ import pglast
 import psycopg
 from pglast import ast
 
-from harness.environments.base import Database
+from harness.core.database import Database
+from harness.core.errors import MigrationError, SqlInputError
+from harness.core.poller import Report
+from harness.core.postgres import LOCK_NOT_AVAILABLE, MIGRATION_APPLICATION
+from harness.plan import RunnerOptions
+from harness.records.run import Step
 from harness.upgrade import trace
-from harness.upgrade.options import RunnerOptions
-from harness.upgrade.steps import MIGRATION_APPLICATION, MigrationFailed, Step
 
-LOCK_NOT_AVAILABLE = "55P03"
 MAX_BACKOFF_S = 5.0
-
-
-class SqlInputError(Exception):
-    """A migration file that cannot be parsed: names the file and the problem."""
 
 
 @dataclass
@@ -47,9 +45,13 @@ def migration_files(directory: Path, direction: str) -> list[Path]:
 def statements(path: Path) -> list[str]:
     """The statements of one file, split by PostgreSQL's own parser."""
     try:
-        return list(pglast.split(path.read_text(), with_parser=True))
+        return list(pglast.split(path.read_text(encoding="utf-8"), with_parser=True))
+    except UnicodeDecodeError as exc:
+        raise SqlInputError(path, "", f"not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise SqlInputError(path, "", exc.strerror or str(exc)) from None
     except pglast.parser.ParseError as exc:
-        raise SqlInputError(f"{path}: cannot parse SQL: {exc}") from None
+        raise SqlInputError(path, "", f"cannot parse SQL: {exc}") from None
 
 
 def normalise(sql: str) -> str:
@@ -107,16 +109,17 @@ class SqlRunner:
     """Verbs: run(files) applies files in order, recording a Step per statement through `record`;
     invalid_indexes() lists indexes a failed CONCURRENTLY build left behind."""
 
-    def __init__(self, database: Database, record: Callable[[Step], None],
-                 options: RunnerOptions | None = None) -> None:
+    def __init__(self, database: Database, record: Callable[[Step], None], options: RunnerOptions | None = None,
+                 report: Report | None = None) -> None:
         self.database, self.record = database, record
+        self.report: Report = report or (lambda message: None)
         self.options = options or RunnerOptions()
         self.txn = 0
 
     def run(self, files: list[Path], phase: str, version: str, direction: str, seq: int = 0,
             options: RunnerOptions | None = None) -> int:
         """Apply `files` (with `options` instead of the runner's own, if given); returns the next sequence
-        number. Raises MigrationFailed on the first error."""
+        number. Raises MigrationError on the first error."""
         parsed = [(path, statements(path)) for path in files]  # parse everything before touching the database
         options = options or self.options
         with psycopg.connect(self.database.dsn(), autocommit=True, application_name=MIGRATION_APPLICATION) as conn:
@@ -170,7 +173,7 @@ class SqlRunner:
                 if exc.sqlstate == LOCK_NOT_AVAILABLE and attempt <= options.lock_retries:
                     time.sleep(min(MAX_BACKOFF_S, options.retry_backoff_ms / 1000 * 2 ** (attempt - 1)))
                     continue
-                raise MigrationFailed(failed) from None
+                raise MigrationError(failed) from None
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _execute_traced(self, conn: psycopg.Connection, step: Step, sql: str) -> None:
@@ -181,8 +184,9 @@ class SqlRunner:
             step.ended = time.time()
             return
         before = trace.read_catalog(conn)
-        held_before = trace.own_locks(conn, step.pid) if in_transaction else set()
-        watcher = None if in_transaction else trace.LockWatcher(self.database.dsn(), step.pid)
+        held_before = trace.own_locks(conn, conn.info.backend_pid) if in_transaction else set()
+        pid = conn.info.backend_pid
+        watcher = None if in_transaction else trace.LockWatcher(self.database.dsn(), pid, self.report)
         if watcher is not None:
             watcher.start()
         try:
@@ -193,9 +197,9 @@ class SqlRunner:
             raise
         step.ended = time.time()
         if watcher is not None:
-            held = taken = watcher.stop()
+            held = taken = watcher.stop_and_collect()
         else:
-            held = trace.own_locks(conn, step.pid)
+            held = trace.own_locks(conn, pid)
             taken = held - held_before
         step.locks = trace.named(taken, before)
         step.locks_held = trace.named(held, before)

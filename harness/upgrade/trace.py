@@ -8,14 +8,15 @@ from a second connection while they run instead.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 
 import pglast
 import psycopg
 from pglast import ast
 
-FIRST_USER_OID = 16384
+from harness.core.poller import Poller, Report
+from harness.core.postgres import FIRST_USER_OID, LOCK_WATCHER_APPLICATION
+from harness.records.run import Lock
 
 OWN_LOCKS_SQL = """
 SELECT l.relation, l.mode FROM pg_locks l
@@ -42,18 +43,12 @@ def read_catalog(conn: psycopg.Connection) -> Catalog:
 
 
 def rewrites(before: Catalog, after: Catalog) -> list[str]:
-    """Relations (tables and indexes) that existed before and got a new relfilenode."""
-    return sorted(describe(oid, before) for oid, (_, node, _) in before.relations.items()
-                  if oid in after.relations and after.relations[oid][1] not in (node, 0) and node != 0)
-
-
-def describe(oid: int, catalog: Catalog) -> str | None:
-    """A relation's name as `catalog` knows it, marked "(index)" for indexes (DML locks every index of its
-    table); None for a relation the catalog did not have (created by the statement itself)."""
-    if oid not in catalog.relations:
-        return None
-    name, _, kind = catalog.relations[oid]
-    return f"{name} (index)" if kind == "i" else name
+    """Relations (tables and indexes) that existed before and got a new relfilenode, "(index)" marked."""
+    found = []
+    for oid, (name, node, kind) in before.relations.items():
+        if oid in after.relations and after.relations[oid][1] not in (node, 0) and node != 0:
+            found.append(f"{name} (index)" if kind == "i" else name)
+    return sorted(found)
 
 
 def own_locks(conn: psycopg.Connection, pid: int) -> set[tuple[int, str]]:
@@ -61,9 +56,11 @@ def own_locks(conn: psycopg.Connection, pid: int) -> set[tuple[int, str]]:
     return {(oid, mode) for oid, mode in conn.execute(OWN_LOCKS_SQL, [pid, FIRST_USER_OID])}
 
 
-def named(locks: set[tuple[int, str]], catalog: Catalog) -> list[str]:
-    """'Mode relation' for the locks on relations `catalog` knows, sorted."""
-    return sorted(f"{mode} {name}" for oid, mode in locks if (name := describe(oid, catalog)) is not None)
+def named(locks: set[tuple[int, str]], catalog: Catalog) -> list[Lock]:
+    """Lock records for the locks on relations `catalog` knows (those the statement created are left out)."""
+    records = [Lock(mode, catalog.relations[oid][0], catalog.relations[oid][2] == "i")
+               for oid, mode in locks if oid in catalog.relations]
+    return sorted(records, key=lambda lock: (lock.relation, lock.is_index, lock.mode))
 
 
 def traceable_in_transaction(sql: str) -> bool:
@@ -87,35 +84,29 @@ def traceable_in_transaction(sql: str) -> bool:
     return True
 
 
-class LockWatcher:
+class LockWatcher(Poller):
     """Polls the locks of one backend from a second connection while a statement runs outside a transaction.
-    Verbs: start(), stop() -> the (relation, mode) pairs seen."""
+    Verbs: start(), stop_and_collect() -> the (relation, mode) pairs seen."""
 
-    def __init__(self, dsn: str, pid: int, interval_s: float = 0.005) -> None:
-        self.dsn, self.pid, self.interval_s = dsn, pid, interval_s
+    name = "lock-watcher"
+
+    def __init__(self, dsn: str, pid: int, report: Report, interval_s: float = 0.005) -> None:
+        super().__init__(interval_s, report)
+        self.dsn, self.pid = dsn, pid
         self.seen: set[tuple[int, str]] = set()
-        self._stop = threading.Event()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="lock-watcher", daemon=True)
+        self.conn: psycopg.Connection | None = None
 
-    def start(self) -> None:
-        """Returns once the watcher is connected, so that it sees the statement from its start."""
-        self._thread.start()
-        self._ready.wait(10)
+    def connect(self) -> None:
+        self.conn = psycopg.connect(self.dsn, autocommit=True, application_name=LOCK_WATCHER_APPLICATION)
 
-    def stop(self) -> set[tuple[int, str]]:
-        self._stop.set()
-        self._thread.join(5)
+    def poll(self) -> None:
+        assert self.conn is not None
+        self.seen |= own_locks(self.conn, self.pid)
+
+    def disconnect(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+
+    def stop_and_collect(self) -> set[tuple[int, str]]:
+        self.stop(5)
         return self.seen
-
-    def _run(self) -> None:
-        try:
-            with psycopg.connect(self.dsn, autocommit=True, application_name="rehearse-lock-watcher") as conn:
-                self._ready.set()
-                while not self._stop.is_set():
-                    self.seen |= own_locks(conn, self.pid)
-                    self._stop.wait(self.interval_s)
-        except psycopg.Error:
-            return
-        finally:
-            self._ready.set()

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
-from typing import Any
-
 import pandas as pd
 import psycopg
 from psycopg import sql
 
-from harness.environments.base import Database
+from harness.core.database import Database
+from harness.records.run import TableChange
 
 EXAMPLES = 5
 
@@ -93,12 +92,11 @@ class TableChanges:
     def clean(self) -> bool:
         return not (self.lost or self.changed or self.missing_columns)
 
-    def summary(self) -> dict[str, Any]:
-        return {"table": self.table, "compared_with": self.compared_with, "rows_before": self.rows_before,
-                "rows_after": self.rows_after, "lost": len(self.lost), "changed": len(self.changed),
-                "lost_written_during_upgrade": len(self.lost_written_during_upgrade),
-                "missing_columns": self.missing_columns,
-                "examples": {"lost": self.lost[:EXAMPLES], "changed": self.changed[:EXAMPLES]}}
+    def record(self) -> TableChange:
+        return TableChange(self.table, self.compared_with, self.rows_before, self.rows_after, lost=len(self.lost),
+                           changed=len(self.changed), lost_written_during_upgrade=len(self.lost_written_during_upgrade),
+                           missing_columns=self.missing_columns,
+                           examples={"lost": self.lost[:EXAMPLES], "changed": self.changed[:EXAMPLES]})
 
 
 def compare(before: TableSnapshot, after: TableSnapshot, label: str,

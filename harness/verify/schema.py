@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import psycopg
 
-from harness.environments.base import Database
+from harness.core.database import Database
 
 EXCLUDED_SCHEMAS = "('pg_catalog', 'information_schema', 'pg_toast')"
 

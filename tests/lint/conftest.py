@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from harness.environments.base import Database
+from harness.core.database import Database
 
 
 @pytest.fixture(scope="session")

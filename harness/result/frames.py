@@ -8,10 +8,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from harness.core.postgres import MIGRATION_APPLICATION
+from harness.core.streams import read_json_lines
 from harness.observe.migration_backends import statements_from_samples
 from harness.observe.statement_log import logged_statements
-from harness.rundir import RunDir, read_json_lines
-from harness.upgrade.steps import MIGRATION_APPLICATION
+from harness.rundir import RunDir
 
 REQUEST_COLUMNS = ["start", "phase", "name", "method", "status", "latency_ms", "bytes", "error", "sqlstate", "worker"]
 LOCK_COLUMNS = ["sampled_at", "phase", "pid", "state", "wait_event_type", "wait_event", "mode", "locktype",
@@ -33,11 +34,13 @@ class Frames:
     phases: pd.DataFrame
 
     def write_parquet(self, directory: Path) -> dict[str, str]:
-        """Write each frame as <name>.parquet; returns the artifact names."""
+        """Write each frame as <name>.parquet (whole or not at all); returns the artifact names."""
         artifacts = {}
         for name in ("requests", "locks", "statements", "phases"):
             file = f"{name}.parquet"
-            getattr(self, name).to_parquet(directory / file, index=False)
+            temp = directory / f".{file}.tmp"
+            getattr(self, name).to_parquet(temp, index=False)
+            temp.replace(directory / file)
             artifacts[name] = file
         return artifacts
 
@@ -52,7 +55,7 @@ def load_frames(run: RunDir) -> Frames:
     locks.insert(1, "phase", tag_phases(locks["sampled_at"], phases))
     steps = read_json_lines(run.stream("statements.jsonl"))
     traced = traced_command_statements(steps, read_json_lines(run.stream("migration_backends.jsonl")),
-                                       logged_statements(run.path / "logs" / "postgres.log", MIGRATION_APPLICATION))
+                                       logged_statements(run.log("postgres.log"), MIGRATION_APPLICATION))
     statements = pd.DataFrame(steps + traced, columns=STATEMENT_COLUMNS)
     return Frames(requests, _typed_locks(locks), _typed_statements(statements), phases)
 
@@ -63,8 +66,7 @@ def traced_command_statements(steps: list[dict], samples: list[dict], logged: li
     rows: list[dict] = []
     txn_ids: dict[str, int] = {}
     for step in steps:
-        step.setdefault("origin", "sql" if step.get("statement_index") is not None else "command")
-        if step["origin"] != "command" or step.get("ended") is None:
+        if step.get("origin") != "command" or step.get("ended") is None:
             continue
         window = [s for s in samples if step["started"] <= s["sampled_at"] <= step["ended"]]
         seen = statements_from_samples(window)

@@ -8,13 +8,13 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-RUN_ID_ENV = "REHEARSE_RUN_ID"
+from harness.core.errors import EnvironmentFailure
 
-
-class EnvironmentFailure(Exception):
-    """Something the rehearsal needs could not be started or reached (exit code 3)."""
+RUN_ID_ENV = "REHEARSE_RUN_ID"  # every child process carries its run's id (what tests and cleanup look for)
 
 
 class OwnedProcess:
@@ -77,7 +77,7 @@ def free_loopback_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until(check, timeout: float, interval: float = 0.1, what: str = "condition",
+def wait_until(check: Callable[[], Any], timeout: float, interval: float = 0.1, what: str = "condition",
                alive: OwnedProcess | None = None) -> float:
     """Poll `check()` until truthy; returns the seconds waited. Fails early when `alive` has exited."""
     started = time.monotonic()

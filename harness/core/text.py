@@ -1,0 +1,32 @@
+"""Text helpers shared by every command the harness runs: placeholders and redaction."""
+
+from __future__ import annotations
+
+import re
+
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+_DSN_PASSWORD = re.compile(r"(postgres(?:ql)?://[^:/@\s]+:)[^@\s]+@")
+
+
+def expand(template: str, values: dict[str, str]) -> str:
+    """Fill the {placeholders} that `values` knows; leave any other braces alone."""
+    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+
+
+def placeholders_in(template: str) -> list[str]:
+    """The {names} a template refers to."""
+    return _PLACEHOLDER.findall(template)
+
+
+def redact(text: str, *secrets: str) -> str:
+    """`text` with every secret replaced, and any DSN's password masked, for logs and messages."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return _DSN_PASSWORD.sub(r"\1***@", text)
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """The text folded to one line of at most `limit` characters."""
+    folded = " ".join(text.split())
+    return folded if len(folded) <= limit else folded[: limit - 1] + "…"

@@ -1,0 +1,31 @@
+"""The rehearsal plan (scenarios/<name>/rehearsal.toml): its typed model and its loader."""
+
+from harness.core.errors import PlanError
+from harness.plan.load import PLAN_FILE, find_plan_file, load_plan, parse_override
+from harness.plan.model import (
+    CONTENTION_KINDS,
+    DEFAULT_PHASES,
+    ENVIRONMENT_KINDS,
+    NETWORK_MODES,
+    PHASE_METRICS,
+    PHASE_NAMES,
+    RUN_METRICS,
+    ActionCall,
+    CommandMigrations,
+    Contention,
+    Gate,
+    Migrations,
+    Plan,
+    Release,
+    RunnerOptions,
+    SqlMigrations,
+    TimelinePhase,
+)
+from harness.plan.placeholders import placeholders
+
+__all__ = [
+    "CONTENTION_KINDS", "DEFAULT_PHASES", "ENVIRONMENT_KINDS", "NETWORK_MODES", "PHASE_METRICS", "PHASE_NAMES",
+    "PLAN_FILE", "RUN_METRICS", "ActionCall", "CommandMigrations", "Contention", "Gate", "Migrations", "Plan",
+    "PlanError", "Release", "RunnerOptions", "SqlMigrations", "TimelinePhase", "find_plan_file", "load_plan",
+    "parse_override", "placeholders",
+]

@@ -1,0 +1,319 @@
+"""Load a plan: read the TOML, apply --set overrides, validate every table, and build the typed Plan.
+
+Every problem is one PlanError naming the file, the key and what is wrong; unknown keys get a hint.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from harness.core.errors import PlanError
+from harness.plan.model import (
+    CONTENTION_KINDS,
+    DEFAULT_PHASES,
+    ENVIRONMENT_KINDS,
+    NETWORK_MODES,
+    PHASE_METRICS,
+    RESERVED_PHASES,
+    RUN_METRICS,
+    TRANSACTION_MODES,
+    ActionCall,
+    CommandMigrations,
+    Contention,
+    Gate,
+    Migrations,
+    Plan,
+    Release,
+    RunnerOptions,
+    SqlMigrations,
+    TimelinePhase,
+)
+from harness.plan.reader import MISSING, Table, did_you_mean
+
+PLAN_FILE = "rehearsal.toml"
+SECTIONS = ("scenario", "environment", "versions", "service", "releases", "seed", "load", "phases", "timeline",
+            "observe", "rollback", "gates", "upgrade", "contention")
+NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,62}$")
+
+
+def find_plan_file(target: str | Path) -> Path:
+    """The rehearsal.toml that `target` (a scenario directory or the file itself) names."""
+    path = Path(target)
+    if path.is_dir():
+        path = path / PLAN_FILE
+    if not path.is_file():
+        raise PlanError(path, "", "no such plan file")
+    return path.resolve()
+
+
+def load_plan(target: str | Path, overrides: dict[str, Any] | None = None) -> Plan:
+    """Read, override (dotted keys) and validate a plan."""
+    path = find_plan_file(target)
+    try:
+        raw = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise PlanError(path, "", f"not UTF-8 text (byte {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise PlanError(path, "", f"not valid TOML ({exc})") from None
+    except OSError as exc:
+        raise PlanError(path, "", exc.strerror or str(exc)) from None
+    overrides = dict(overrides or {})
+    for dotted, value in overrides.items():
+        _set_dotted(raw, dotted, value, path)
+    return _build(path, raw, overrides)
+
+
+def parse_override(text: str, path: Path | str = "--set") -> tuple[str, Any]:
+    """`key.sub=value` with value read as a TOML value when it parses, else as a string."""
+    key, sep, value = text.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part.strip() for part in key.split(".")):
+        raise PlanError(path, text, "expected KEY=VALUE, e.g. load.users=10")
+    try:
+        parsed = tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        parsed = value
+    return key, parsed
+
+
+def _set_dotted(raw: dict[str, Any], dotted: str, value: Any, path: Path) -> None:
+    node = raw
+    parts = dotted.split(".")
+    for index, part in enumerate(parts[:-1]):
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise PlanError(f"{path} (--set {dotted})", dotted, f"'{'.'.join(parts[:index + 1])}' is not a table")
+    node[parts[-1]] = value
+
+
+def _build(path: Path, raw: dict[str, Any], overrides: dict[str, Any]) -> Plan:
+    overridden = set(overrides)
+    for dotted in overrides:  # a --set of a whole table names its keys too
+        parts = dotted.split(".")
+        overridden |= {".".join(parts[:i]) for i in range(1, len(parts))}
+    root = Table(path, "", raw, overridden)
+    for name in raw:
+        if name not in SECTIONS:
+            raise root.error(name, f"unknown section{did_you_mean(name, SECTIONS)}")
+    base = path.parent
+
+    scenario = root.table("scenario", required=True)
+    name = scenario.string("name", base.name)
+    scenario.done()
+
+    runner = _runner_options(root.table("upgrade"), RunnerOptions())
+
+    env = root.table("environment")
+    environment = env.string("kind", "auto", ENVIRONMENT_KINDS)
+    network = env.string("network", "bridge", NETWORK_MODES)
+    postgres_bin = env.string("postgres_bin", None)
+    postgres_bin_dir = _existing(env, "postgres_bin", postgres_bin, base, is_dir=True) if postgres_bin else None
+    postgres_image = env.string("postgres_image", "postgres:18")
+    database = env.string("database", "app")
+    if not DATABASE_NAME.match(database):
+        raise env.error("database", f"must be a plain database name (letters, digits, _ and -, at most 63), "
+                        f"got {database!r}")
+    env.done()
+
+    service = root.table("service")
+    default_command = service.command("command", None)
+    health_path = service.string("health_path", "/health")
+    if not health_path.startswith("/"):
+        raise service.error("health_path", f"must start with '/', got {health_path!r}")
+    service_env = service.str_map("env")
+    start_timeout_s = service.number("start_timeout_s", 30.0, maximum=3600)
+    stop_timeout_s = service.number("stop_timeout_s", 10.0, maximum=3600)
+    service.done()
+
+    releases = _releases(root.table("releases", required=True), default_command, base, runner)
+
+    versions = root.table("versions", required=True)
+    from_version, to_version = versions.string("from"), versions.string("to")
+    for key, version in (("from", from_version), ("to", to_version)):
+        if version not in releases:
+            raise versions.error(key, f"no release {version!r} (releases: {', '.join(releases)})")
+    if from_version == to_version:
+        raise versions.error("to", "must differ from versions.from")
+    versions.done()
+
+    seed = root.table("seed")
+    seed_command = seed.command("command", None)
+    seed_rows = seed.integer("rows", 1000)
+    seed.done()
+
+    load = root.table("load")
+    locustfile = _existing(load, "locustfile", load.string("locustfile"), base, is_dir=False)
+    users = load.integer("users", 20, maximum=100_000)
+    spawn_rate = load.number("spawn_rate", 10.0)
+    load_env = load.str_map("env")
+    load.done()
+
+    timeline = _timeline(root, root.table("phases"))
+
+    observe = root.table("observe")
+    lock_sample_interval_ms = observe.number("lock_sample_interval_ms", 50.0, minimum=1, maximum=60_000)
+    observe.done()
+
+    rollback = root.table("rollback")
+    rollback_tables = rollback.strings("tables", [])
+    rollback.done()
+
+    phase_names = [phase.name for phase in timeline]
+    plan = Plan(
+        path=path, scenario=name, environment=environment, network=network, postgres_bin=postgres_bin_dir,
+        postgres_image=postgres_image, database=database, from_version=from_version, to_version=to_version,
+        releases=releases, health_path=health_path, service_env=service_env, start_timeout_s=start_timeout_s,
+        stop_timeout_s=stop_timeout_s, seed_command=seed_command, seed_rows=seed_rows, locustfile=locustfile,
+        users=users, spawn_rate=spawn_rate, load_env=load_env, timeline=timeline,
+        lock_sample_interval_ms=lock_sample_interval_ms, rollback_tables=rollback_tables,
+        gates=_gates(root, phase_names), runner=runner, contention=_contention(root, phase_names),
+        overrides=overrides,
+    )
+    plan.upgrade_path()  # raises when `to` does not upgrade from `from`
+    plan.setup_path()
+    return plan
+
+
+def _existing(table: Table, name: str, relative: str, base: Path, is_dir: bool) -> Path:
+    candidate = (base / relative).resolve()
+    if not (candidate.is_dir() if is_dir else candidate.is_file()):
+        raise table.error(name, f"{'directory' if is_dir else 'file'} {relative!r} does not exist")
+    return candidate
+
+
+def _runner_options(table: Table, defaults: RunnerOptions) -> RunnerOptions:
+    """SQL runner options of `table` (the [upgrade] table, or a release's migrations), over `defaults`."""
+    values: dict[str, Any] = {}
+    for name in ("lock_timeout_ms", "statement_timeout_ms", "retry_backoff_ms"):
+        if table.has(name):
+            values[name] = table.integer(name)
+    if table.has("lock_retries"):
+        values["lock_retries"] = table.integer("lock_retries", minimum=0, maximum=1000)
+    if table.has("transaction"):
+        values["transaction"] = table.string("transaction", choices=TRANSACTION_MODES)
+    table.done()
+    return replace(defaults, **values)
+
+
+def _releases(table: Table, default_command: list[str] | None, base: Path,
+              runner: RunnerOptions) -> dict[str, Release]:
+    if not table.raw:
+        raise table.error("", "no release defined")
+    releases: dict[str, Release] = {}
+    for version in table.raw:
+        spec = Table(table.path, f'releases."{version}"', table.value(version, (dict,)), table.overridden)
+        release_dir = _existing(spec, "dir", spec.string("dir", f"releases/{version}"), base, is_dir=True)
+        upgrades_from = spec.string("upgrades_from", None)
+        if upgrades_from is not None and upgrades_from not in table.raw:
+            raise spec.error("upgrades_from", f"no release {upgrades_from!r} (releases: {', '.join(table.raw)})")
+        command = spec.command("command", default_command)
+        if command is None:
+            raise spec.error("command", "missing (set service.command or the release's command)")
+        image = spec.string("image", None)
+        migrations = _migrations(spec.table("migrations"), release_dir, base, runner) if spec.has("migrations") \
+            else None
+        spec.done()
+        releases[version] = Release(version=version, dir=release_dir, upgrades_from=upgrades_from,
+                                    migrations=migrations, command=command, image=image)
+    return releases
+
+
+def _migrations(table: Table, release_dir: Path, base: Path, runner: RunnerOptions) -> Migrations:
+    """SQL directories are relative to the release; a command's cwd to the plan (default: the plan's dir)."""
+    if table.has("sql"):
+        sql_dir = _existing(table, "sql", table.string("sql"), release_dir, is_dir=True)
+        for up in sorted(sql_dir.glob("*.up.sql")):
+            if not up.with_name(up.name.replace(".up.sql", ".down.sql")).is_file():
+                raise table.error("sql", f"{up.name} has no matching .down.sql: it could not be rolled back")
+        return SqlMigrations(dir=sql_dir, options=_runner_options(table, runner))
+    if not (table.has("up") and table.has("down")):
+        raise table.error("", "needs 'sql' = DIR, or both 'up' and 'down' commands")
+    up, down = table.command("up"), table.command("down")
+    cwd = _existing(table, "cwd", table.string("cwd", "."), base, is_dir=True)
+    table.done()
+    assert up is not None and down is not None
+    return CommandMigrations(up=up, down=down, cwd=cwd)
+
+
+def _timeline(root: Table, phases: Table) -> tuple[TimelinePhase, ...]:
+    """[[timeline]] entries in order, or the default five phases. [phases] X_s sets phase X's soak."""
+    if root.has("timeline"):
+        steps = root.tables("timeline")
+        if not steps:
+            raise root.error("timeline", "must list at least one phase")
+        built: list[TimelinePhase] = []
+        for step in steps:
+            name = step.string("phase")
+            if not NAME.match(name) or name in RESERVED_PHASES:
+                raise step.error("phase", f"must be a name of letters, digits, _ . - (not {', '.join(RESERVED_PHASES)})"
+                                 f", got {name!r}")
+            if name in [p.name for p in built]:
+                raise step.error("phase", f"{name!r} is already a phase of the timeline: phase names are unique")
+            soak_s = step.number("soak_s", 0.0, minimum=0, positive=False, maximum=86_400)
+            actions = tuple(_action(step, index, value)
+                            for index, value in enumerate(step.value("actions", (list,), [])))
+            step.done()
+            built.append(TimelinePhase(name, actions, soak_s, step.key))
+    else:
+        built = [TimelinePhase(name, tuple(ActionCall(a, {}, f"default timeline {name}.actions[{j}]")
+                                           for j, a in enumerate(actions)), soak, f"phases.{name}_s")
+                 for name, actions, soak in DEFAULT_PHASES]
+    known = {f"{phase.name}_s": phase for phase in built}
+    for key in list(phases.raw):
+        if key not in known:
+            raise phases.error(key, f"unknown key{did_you_mean(key, known)}: [phases] sets the soak of a phase "
+                               "of the timeline as <phase>_s")
+        soak = phases.number(key, minimum=0, positive=False, maximum=86_400)
+        built = [replace(p, soak_s=soak) if p is known[key] else p for p in built]
+        known = {f"{p.name}_s": p for p in built}
+    phases.done()
+    return tuple(built)
+
+
+def _action(step: Table, index: int, value: Any) -> ActionCall:
+    key = f"{step.key}.actions[{index}]"
+    if isinstance(value, str) and value.strip():
+        return ActionCall(value, {}, key)
+    if isinstance(value, dict) and isinstance(value.get("action"), str):
+        return ActionCall(value["action"], {k: v for k, v in value.items() if k != "action"}, key)
+    raise PlanError(step.path, key, f"must be an action name or a table with 'action' = NAME, got {value!r:.60}")
+
+
+def _gates(root: Table, phase_names: list[str]) -> list[Gate]:
+    gates = []
+    for spec in root.tables("gates"):
+        metric = spec.string("metric")
+        if metric not in PHASE_METRICS + RUN_METRICS:
+            raise spec.error("metric", f"unknown metric {metric!r}{did_you_mean(metric, PHASE_METRICS + RUN_METRICS)}")
+        phase = spec.string("phase", None)
+        if phase is not None and phase not in phase_names:
+            raise spec.error("phase", f"no phase {phase!r} in the timeline{did_you_mean(phase, phase_names)}")
+        if phase is not None and metric in RUN_METRICS:
+            raise spec.error("phase", f"{metric} is measured over the whole run, not per phase")
+        endpoint = spec.string("endpoint", None)
+        bounds = {b: spec.number(b, None, positive=False) for b in ("max", "min")}
+        given = [b for b, v in bounds.items() if v is not None]
+        if len(given) != 1:
+            raise spec.error("", "needs exactly one of 'max' or 'min'")
+        spec.done()
+        gates.append(Gate(metric=metric, phase=phase, endpoint=endpoint, max=bounds["max"], min=bounds["min"]))
+    return gates
+
+
+def _contention(root: Table, phase_names: list[str]) -> list[Contention]:
+    items = []
+    for spec in root.tables("contention"):
+        kind = spec.string("kind", choices=CONTENTION_KINDS)
+        table = spec.string("table")
+        phase = spec.string("phase", "upgrade" if "upgrade" in phase_names else MISSING)
+        if phase not in phase_names:
+            raise spec.error("phase", f"no phase {phase!r} in the timeline{did_you_mean(phase, phase_names)}")
+        seconds = spec.number("seconds", 10.0, maximum=86_400)
+        spec.done()
+        items.append(Contention(kind, table, phase, seconds))
+    return items

@@ -1,0 +1,182 @@
+"""The typed plan: what a rehearsal will do, validated before anything starts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.core.errors import PlanError
+
+ENVIRONMENT_KINDS = ("auto", "local", "docker")
+NETWORK_MODES = ("bridge", "host")
+PHASE_METRICS = ("p50_ms", "p95_ms", "p99_ms", "max_ms", "error_rate", "rps")
+RUN_METRICS = ("lock_wait_max_ms", "lock_wait_total_ms", "downtime_s", "rollback_safe", "migration_errors")
+TRANSACTION_MODES = ("as_written", "statement", "file")
+CONTENTION_KINDS = ("idle_in_transaction", "long_transaction", "long_query")
+# The timeline of a plan without [[timeline]]: (phase, actions, [phases] key of its soak, default soak).
+DEFAULT_PHASES: tuple[tuple[str, tuple[str, ...], float], ...] = (
+    ("baseline", (), 30.0),
+    ("upgrade", ("migrate", "swap"), 0.0),
+    ("post_upgrade", (), 30.0),
+    ("rollback", ("revert", "swap_back"), 0.0),
+    ("post_rollback", (), 30.0),
+)
+PHASE_NAMES = tuple(name for name, _, _ in DEFAULT_PHASES)
+RESERVED_PHASES = ("setup", "warmup", "teardown")  # what the frames call the time outside the timeline
+
+
+@dataclass(frozen=True)
+class RunnerOptions:
+    """How SQL migrations run: lock_timeout / statement_timeout of the migration session, retries with
+    exponential backoff on lock timeouts (55P03), and the unit of commit: as the files say, one per statement,
+    or one per file (CONCURRENTLY and other non-transactional statements always run on their own)."""
+
+    lock_timeout_ms: int | None = None
+    statement_timeout_ms: int | None = None
+    lock_retries: int = 0
+    retry_backoff_ms: int = 200
+    transaction: str = "as_written"
+
+
+RUNNER_OPTION_KEYS = ("lock_timeout_ms", "statement_timeout_ms", "lock_retries", "retry_backoff_ms", "transaction")
+
+
+@dataclass(frozen=True)
+class SqlMigrations:
+    """NNN_name.up.sql / NNN_name.down.sql files in a directory, run statement by statement."""
+
+    dir: Path
+    options: RunnerOptions
+
+
+@dataclass(frozen=True)
+class CommandMigrations:
+    """A migration tool's commands (alembic upgrade / downgrade, flyway, a script), run in `cwd`."""
+
+    up: list[str]
+    down: list[str]
+    cwd: Path
+
+
+Migrations = SqlMigrations | CommandMigrations | None
+
+
+@dataclass(frozen=True)
+class Release:
+    version: str
+    dir: Path
+    upgrades_from: str | None
+    migrations: Migrations
+    command: list[str]
+    image: str | None = None
+
+
+@dataclass(frozen=True)
+class Gate:
+    metric: str
+    phase: str | None
+    endpoint: str | None
+    max: float | None
+    min: float | None
+
+    @property
+    def name(self) -> str:
+        where = ",".join(x for x in (self.phase, self.endpoint) if x)
+        bound = f"<= {self.max:g}" if self.max is not None else f">= {self.min:g}"
+        return f"{self.metric}{f'[{where}]' if where else ''} {bound}"
+
+
+@dataclass(frozen=True)
+class Contention:
+    """A [[contention]] entry: a session that holds a lock on `table` from the start of `phase`."""
+
+    kind: str  # one of CONTENTION_KINDS
+    table: str
+    phase: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ActionCall:
+    """An action as the plan names it; timeline.actions turns it into an Action before anything starts."""
+
+    name: str
+    args: dict[str, Any]
+    key: str  # where the plan says it, e.g. timeline[1].actions[0]
+
+
+@dataclass(frozen=True)
+class TimelinePhase:
+    name: str
+    actions: tuple[ActionCall, ...]
+    soak_s: float
+    key: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    path: Path
+    scenario: str
+    environment: str
+    network: str
+    postgres_bin: Path | None
+    postgres_image: str
+    database: str
+    from_version: str
+    to_version: str
+    releases: dict[str, Release]
+    health_path: str
+    service_env: dict[str, str]
+    start_timeout_s: float
+    stop_timeout_s: float
+    seed_command: list[str] | None
+    seed_rows: int
+    locustfile: Path
+    users: int
+    spawn_rate: float
+    load_env: dict[str, str]
+    timeline: tuple[TimelinePhase, ...]
+    lock_sample_interval_ms: float
+    rollback_tables: list[str]
+    gates: list[Gate] = field(default_factory=list)
+    runner: RunnerOptions = field(default_factory=RunnerOptions)
+    contention: list[Contention] = field(default_factory=list)
+    overrides: dict[str, Any] = field(default_factory=dict)  # the --set values this plan was loaded with
+
+    @property
+    def dir(self) -> Path:
+        return self.path.parent
+
+    @property
+    def phase_names(self) -> list[str]:
+        return [phase.name for phase in self.timeline]
+
+    @property
+    def phase_seconds(self) -> dict[str, float]:
+        """Each phase's soak, after its actions."""
+        return {phase.name: phase.soak_s for phase in self.timeline}
+
+    @property
+    def baseline_phase(self) -> str:
+        """The phase other phases are measured against: the first of the timeline."""
+        return self.timeline[0].name
+
+    def upgrade_path(self) -> list[Release]:
+        """Releases whose migrations take the database from `from_version` to `to_version`, in order."""
+        return self._chain(self.to_version, stop_at=self.from_version)
+
+    def setup_path(self) -> list[Release]:
+        """Releases whose migrations build the `from_version` schema on an empty database, in order."""
+        return self._chain(self.from_version, stop_at=None)
+
+    def _chain(self, version: str, stop_at: str | None) -> list[Release]:
+        chain: list[Release] = []
+        current: str | None = version
+        while current != stop_at:
+            if current is None or current in [r.version for r in chain] or current not in self.releases:
+                raise PlanError(self.path, "versions", f"no upgrade path from {stop_at} to {version}")
+            release = self.releases[current]
+            chain.append(release)
+            current = release.upgrades_from
+        return list(reversed(chain))

@@ -1,0 +1,317 @@
+"""summary.json: the machine-readable contract that users' CI, `rehearse compare` and the tests read.
+
+Every key is a field of a dataclass below (docs/summary-json.md says what each means). Keys are added, never
+renamed or dropped. `to_json` writes a Summary; `contract_problems` checks a parsed summary.json against it.
+"""
+
+from __future__ import annotations
+
+import math
+import types
+import typing
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from typing import Any, Literal
+
+from harness.records.run import ActionRecord, ContentionRecord, Lock, RollbackResult, Stop
+
+CONTRACT_VERSION = 1
+Verdict = Literal["pass", "fail"]
+
+
+@dataclass
+class PhaseFigures:
+    """One phase of the timeline: its versions, its traffic and latency."""
+
+    name: str
+    started: float
+    ended: float
+    from_version: str
+    to_version: str
+    duration_s: float
+    requests: int
+    errors: int
+    error_rate: float
+    rps: float
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+
+
+@dataclass
+class EndpointFigures:
+    """One endpoint within one phase."""
+
+    phase: str
+    name: str
+    requests: int
+    errors: int
+    error_rate: float
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+
+
+@dataclass
+class StatementFigures:
+    """One migration step (statement or command) and whom it held up."""
+
+    phase: str
+    seq: int
+    version: str
+    direction: str
+    source: str
+    origin: str
+    sql: str
+    started: float
+    ended: float | None
+    duration_ms: float | None
+    sqlstate: str | None
+    error: str | None
+    attempt: int
+    statement_index: int | None
+    locks: list[str] | None  # "Mode relation" of lock_records, as text
+    locks_held: list[str] | None
+    rewrites: list[str] | None
+    held_ms: float | None
+    blocked_backends: int
+    max_wait_ms: float
+    waited_ms: float
+    blocked_requests: int
+    failed_requests: int
+    p99_during_ms: float | None
+    added_p99_ms: float | None
+    errors_by_sqlstate: dict[str, int]
+    errors_by_endpoint: dict[str, int]
+    lock_records: list[Lock] | None = None
+    held_lock_records: list[Lock] | None = None
+
+
+@dataclass
+class Offender:
+    """A statement that hurt traffic, for the blast-radius table."""
+
+    phase: str
+    seq: int
+    sql: str
+    blocked_requests: int
+    max_wait_ms: float
+    added_p99_ms: float | None
+    failed_requests: int
+
+
+@dataclass
+class ErrorGroup:
+    """Failed requests of one phase, endpoint and SQLSTATE."""
+
+    phase: str
+    name: str
+    sqlstate: str
+    meaning: str
+    errors: int
+    status: int
+
+
+@dataclass
+class LintCheck:
+    """The lint's prediction for one SQL statement, checked against what it was seen to do."""
+
+    phase: str
+    seq: int
+    sql: str
+    observed_locks: list[str]
+    held_locks: list[str]
+    observed_rewrites: list[str]
+    verdict: str  # confirmed | not confirmed | unexpected
+    predicted_locks: list[str]
+    predicted_rewrites: list[str]
+    differences: list[str]
+
+
+@dataclass
+class ChainLink:
+    """One backend of the longest lock chain, root first."""
+
+    pid: int
+    role: str  # root blocker | waiting
+    application: str | None
+    state: str | None
+    mode: str | None
+    relation: str | None
+    waiting_ms: float | None
+    query: str | None
+
+
+@dataclass
+class LockWaits:
+    count: int
+    max_ms: float
+    total_ms: float
+    longest_chain: list[ChainLink]
+
+
+@dataclass
+class SwapFigures:
+    from_version: str
+    to_version: str
+    downtime_s: float
+    phase: str | None = None
+    stopped_at: float | None = None
+    healthy_at: float | None = None
+
+
+@dataclass
+class UpgradeFigures:
+    """One phase that ran migrations (an upgrade, a rollback, a re-upgrade), for side-by-side comparison."""
+
+    phase: str
+    direction: str  # up | down
+    steps: int
+    failed_steps: int
+    duration_ms: float
+    max_wait_ms: float
+    blocked_requests: int
+    failed_requests: int
+    p99_ms: float | None
+    errors: int
+
+
+@dataclass
+class GateResult:
+    name: str
+    metric: str
+    phase: str | None
+    endpoint: str | None
+    bound: Literal["max", "min"]
+    limit: float
+    observed: float | None
+    passed: bool
+
+
+@dataclass
+class LoadSettings:
+    users: int
+    spawn_rate: float
+    lock_sample_interval_ms: float
+    seed_rows: int
+
+
+@dataclass
+class TimelineEntry:
+    """A phase of the plan's timeline as planned: its actions and its soak."""
+
+    phase: str
+    actions: list[str]
+    soak_s: float
+
+
+@dataclass
+class Summary:
+    scenario: str
+    from_version: str
+    to_version: str
+    environment: str
+    verdict: Verdict
+    exit_code: int
+    started: str  # ISO 8601, UTC
+    duration_s: float
+    incomplete: str | None  # why the run stopped early (interrupted, environment failure), else null
+    phases: list[PhaseFigures]
+    endpoints: list[EndpointFigures]
+    statements: list[StatementFigures]
+    top_offenders: list[Offender]
+    errors: list[ErrorGroup]
+    lint_check: list[LintCheck]
+    lock_waits: LockWaits
+    downtime_s: float
+    swaps: list[SwapFigures]
+    rollback: RollbackResult
+    invalid_indexes: list[str]
+    contention: list[ContentionRecord]
+    timings: dict[str, float]
+    load: LoadSettings
+    observer_errors: list[str]
+    artifacts: dict[str, str]
+    gates: list[GateResult]
+    contract_version: int = CONTRACT_VERSION
+    environment_reason: str = ""
+    timeline: list[TimelineEntry] = field(default_factory=list)
+    actions: list[ActionRecord] = field(default_factory=list)
+    upgrades: list[UpgradeFigures] = field(default_factory=list)
+    stopped: Stop | None = None
+    reached_phase: str | None = None  # the last phase that started
+
+
+def to_json(summary: Summary) -> dict[str, Any]:
+    """The summary as plain JSON values (NaN and infinities become null)."""
+    return _finite(asdict(summary))
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str | bytes):  # numpy scalars
+        return _finite(value.item())
+    return value
+
+
+def contract_keys(cls: type | None = None) -> set[str]:
+    """The top-level keys of summary.json."""
+    return {f.name for f in fields(cls or Summary)}
+
+
+def contract_problems(data: Any, cls: type | None = None, where: str = "summary") -> list[str]:
+    """Where a parsed summary.json departs from the contract: missing keys, unknown keys, wrong types."""
+    return _check(data, cls or Summary, where)
+
+
+def _check(value: Any, expected: Any, where: str) -> list[str]:
+    origin = typing.get_origin(expected)
+    if expected is Any:
+        return []
+    if is_dataclass(expected) and isinstance(expected, type):
+        if not isinstance(value, dict):
+            return [f"{where}: expected an object, got {type(value).__name__}"]
+        hints = typing.get_type_hints(expected)
+        problems = [f"{where}.{k}: unknown key" for k in value if k not in hints]
+        for f in fields(expected):
+            if f.name not in value:
+                problems.append(f"{where}.{f.name}: missing")
+            else:
+                problems += _check(value[f.name], hints[f.name], f"{where}.{f.name}")
+        return problems
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(expected)
+        if any(not _check(value, option, where) for option in options):
+            return []
+        return [f"{where}: {value!r:.60} is none of {', '.join(_name(o) for o in options)}"]
+    if origin is Literal:
+        return [] if value in typing.get_args(expected) else [f"{where}: {value!r} is not one of {typing.get_args(expected)}"]
+    if origin is list:
+        if not isinstance(value, list):
+            return [f"{where}: expected a list, got {type(value).__name__}"]
+        (item,) = typing.get_args(expected)
+        return [p for i, v in enumerate(value) for p in _check(v, item, f"{where}[{i}]")]
+    if origin is dict:
+        if not isinstance(value, dict):
+            return [f"{where}: expected an object, got {type(value).__name__}"]
+        _, item = typing.get_args(expected)
+        return [p for k, v in value.items() for p in _check(v, item, f"{where}.{k}")]
+    if expected is type(None):
+        return [] if value is None else [f"{where}: expected null"]
+    if expected is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+    elif expected is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, expected)
+    return [] if ok else [f"{where}: expected {_name(expected)}, got {type(value).__name__} {value!r:.40}"]
+
+
+def _name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))

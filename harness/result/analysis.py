@@ -1,0 +1,248 @@
+"""Figures from the frames: latency per phase and endpoint, lock waits, and which statement caused them.
+
+Every function takes frames (and the names of the timeline's phases) and returns typed records of
+records.summary; none reads a file or knows how the figures will be rendered.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from harness.core.postgres import MIGRATION_APPLICATION, SQLSTATE_MEANINGS
+from harness.records.run import Lock, locks_from_rows
+from harness.records.summary import (
+    ChainLink,
+    EndpointFigures,
+    ErrorGroup,
+    LockWaits,
+    Offender,
+    PhaseFigures,
+    StatementFigures,
+    UpgradeFigures,
+)
+from harness.result.frames import Frames
+
+PERCENTILES = {"p50_ms": 50, "p95_ms": 95, "p99_ms": 99}
+
+
+def latency_stats(requests: pd.DataFrame, seconds: float | None = None) -> dict[str, Any]:
+    """requests, errors, error_rate, rps (when `seconds` is known), p50/p95/p99/max latency in ms."""
+    count = len(requests)
+    errors = int(requests["error"].notna().sum()) if count else 0
+    stats: dict[str, Any] = {"requests": count, "errors": errors, "error_rate": errors / count if count else 0.0}
+    if seconds is not None:
+        stats["rps"] = count / seconds if seconds > 0 else 0.0
+    latencies = requests["latency_ms"].to_numpy(dtype="float64")
+    for key, q in PERCENTILES.items():
+        stats[key] = float(np.percentile(latencies, q)) if count else None
+    stats["max_ms"] = float(latencies.max()) if count else None
+    return stats
+
+
+def phase_names(frames: Frames) -> list[str]:
+    """The timeline's phases that ran, in order."""
+    return [str(name) for name in frames.phases["name"]]
+
+
+def phase_table(frames: Frames) -> list[PhaseFigures]:
+    """One row per phase of the timeline, in timeline order."""
+    rows = []
+    for phase in frames.phases.itertuples():
+        ended = phase.ended if not np.isnan(phase.ended) else phase.started
+        subset = frames.requests[frames.requests["phase"] == phase.name]
+        rows.append(PhaseFigures(name=str(phase.name), started=phase.started, ended=ended,
+                                 from_version=str(phase.from_version), to_version=str(phase.to_version),
+                                 duration_s=ended - phase.started, **latency_stats(subset, ended - phase.started)))
+    return rows
+
+
+def endpoint_table(frames: Frames) -> list[EndpointFigures]:
+    """One row per (phase, endpoint), phases in timeline order."""
+    order = {name: i for i, name in enumerate(phase_names(frames))}
+    requests = frames.requests[frames.requests["phase"].isin(order)]
+    rows = [EndpointFigures(phase=str(phase), name=str(name), **latency_stats(subset))
+            for (phase, name), subset in requests.groupby(["phase", "name"], sort=False)]
+    return sorted(rows, key=lambda r: (order[r.phase], r.name))
+
+
+def migration_lock_rows(locks: pd.DataFrame, migration_pids: set[int]) -> pd.Series:
+    """Which sampled waits involve a migration: it is the root blocker, a direct blocker, or the waiter."""
+    if locks.empty:
+        return pd.Series(dtype=bool)
+    by_app = (locks["root_application"] == MIGRATION_APPLICATION) | (locks["application_name"] == MIGRATION_APPLICATION)
+    by_pid = locks["root_blocker"].isin(migration_pids) | locks["pid"].isin(migration_pids) | \
+        locks["blocked_by"].map(lambda pids: bool(migration_pids.intersection(pids)))
+    return (by_app | by_pid).fillna(False).astype(bool)
+
+
+def waits(locks: pd.DataFrame) -> pd.DataFrame:
+    """One row per distinct wait (a backend waiting for one lock), with the longest wait observed for it."""
+    if locks.empty:
+        return pd.DataFrame(columns=["pid", "locktype", "relation", "mode", "waitstart", "waiting_s", "phase"])
+    frame = locks.assign(waitstart=(locks["sampled_at"] - locks["waiting_s"].fillna(0)).round(3),
+                         relation=locks["relation"].fillna(""))
+    return frame.groupby(["pid", "locktype", "relation", "mode", "waitstart"], as_index=False, dropna=False).agg(
+        waiting_s=("waiting_s", "max"), phase=("phase", "first"))
+
+
+def lock_wait_summary(frames: Frames) -> LockWaits:
+    """count / max_ms / total_ms of the waits in the timeline's phases, and the longest chain seen."""
+    locks = frames.locks
+    in_phases = locks[locks["phase"].isin(phase_names(frames))] if not locks.empty else locks
+    distinct = waits(in_phases)
+    return LockWaits(count=len(distinct),
+                     max_ms=float(distinct["waiting_s"].max() * 1000) if len(distinct) else 0.0,
+                     total_ms=float(distinct["waiting_s"].sum() * 1000) if len(distinct) else 0.0,
+                     longest_chain=longest_chain(in_phases))
+
+
+def longest_chain(locks: pd.DataFrame) -> list[ChainLink]:
+    """The deepest blocking chain sampled (ties: the longest wait), root first."""
+    if locks.empty:
+        return []
+    leaf = locks.sort_values(["chain_depth", "waiting_s"], ascending=False).iloc[0]
+    sample = locks[locks["sampled_at"] == leaf["sampled_at"]].set_index("pid")
+    chain = [leaf["pid"]]
+    while len(chain) <= len(sample):
+        blockers = sample.loc[chain[-1], "blocked_by"] if chain[-1] in sample.index else []
+        waiting_blockers = [b for b in blockers if b in sample.index and b not in chain]
+        if not waiting_blockers:
+            break
+        chain.append(waiting_blockers[0])
+    links = []
+    root = leaf["root_blocker"]
+    if pd.notna(root):
+        links.append(ChainLink(pid=int(root), role="root blocker", application=_text(leaf["root_application"]),
+                               state=_text(leaf["root_state"]), mode=None, relation=None, waiting_ms=None,
+                               query=_text(leaf["root_query"])))
+    for pid in reversed(chain):
+        row = sample.loc[pid]
+        links.append(ChainLink(pid=int(pid), role="waiting", application=_text(row["application_name"]),
+                               state=_text(row["state"]), mode=_text(row["mode"]), relation=_text(row["relation"]),
+                               waiting_ms=float(row["waiting_s"] * 1000) if pd.notna(row["waiting_s"]) else None,
+                               query=_text(row["query"])))
+    return links
+
+
+def baseline_p99(requests: pd.DataFrame, baseline: str) -> dict[str, float]:
+    """Per endpoint, the baseline phase's p99 latency: the bar a request must exceed to count as held up."""
+    reference = requests[requests["phase"] == baseline]
+    return {name: float(np.percentile(g["latency_ms"], 99)) for name, g in reference.groupby("name")}
+
+
+def migration_pids(frames: Frames) -> set[int]:
+    """Backends that ran migration statements (the SQL runner's and the traced tools')."""
+    pids = frames.statements["pid"].dropna()
+    return {int(pid) for pid in pids}
+
+
+def statement_table(frames: Frames) -> list[StatementFigures]:
+    """Per migration step of the timeline's phases: duration, outcome, locks, and whom it held up.
+
+    A lock wait involving the migration's backend (root blocker, direct blocker or the waiter) is blamed on the
+    step running when the wait began, with the whole wait's length. Held-up requests: requests that started
+    during the step and took longer than their endpoint's baseline p99 (only for steps that caused waits).
+    Added p99: p99 latency of the requests started during the step minus the baseline phase's p99."""
+    names = phase_names(frames)
+    steps = frames.statements[frames.statements["phase"].isin(names)]
+    locks = frames.locks
+    involved = waits(locks[migration_lock_rows(locks, migration_pids(frames))]) if not locks.empty else waits(locks)
+    requests = frames.requests
+    baseline_name = names[0] if names else ""
+    bar = requests["name"].map(baseline_p99(requests, baseline_name)).fillna(np.inf)
+    baseline = requests[requests["phase"] == baseline_name]["latency_ms"]
+    baseline_p99_ms = float(np.percentile(baseline, 99)) if len(baseline) else None
+    txn_end = steps.groupby("txn")["ended"].max() if steps["txn"].notna().any() else pd.Series(dtype=float)
+    rows = []
+    for step in steps.itertuples():
+        ended = step.ended if pd.notna(step.ended) else step.started
+        begun = involved[(involved["waitstart"] >= step.started - 0.01) & (involved["waitstart"] <= ended)]
+        others = begun[begun["pid"] != step.pid] if pd.notna(step.pid) else begun
+        own = begun[begun["pid"] == step.pid] if pd.notna(step.pid) else begun.iloc[0:0]
+        started_during = (requests["start"] >= step.started) & (requests["start"] <= ended)
+        held_up = started_during & (requests["latency_ms"] > bar) if len(others) else started_during & False
+        failed = started_during & requests["error"].notna()
+        during = requests.loc[started_during, "latency_ms"]
+        p99_during = float(np.percentile(during, 99)) if len(during) else None
+        held_until = txn_end.get(step.txn, ended) if pd.notna(step.txn) else ended
+        taken, held = locks_from_rows(step.locks), locks_from_rows(step.locks_held)
+        rows.append(StatementFigures(
+            phase=str(step.phase), seq=int(step.seq), version=str(step.version), direction=str(step.direction),
+            source=str(step.source), origin=str(step.origin), sql=str(step.sql), started=float(step.started),
+            ended=None if pd.isna(step.ended) else float(step.ended),
+            duration_ms=None if pd.isna(step.duration_ms) else float(step.duration_ms),
+            sqlstate=_text(step.sqlstate), error=_text(step.error),
+            attempt=int(step.attempt) if pd.notna(step.attempt) else 1,
+            statement_index=int(step.statement_index) if pd.notna(step.statement_index) else None,
+            locks=_lock_texts(taken), locks_held=_lock_texts(held),
+            rewrites=list(step.rewrites) if isinstance(step.rewrites, list) else None,
+            held_ms=(held_until - step.started) * 1000 if taken else None,
+            blocked_backends=int(others["pid"].nunique()),
+            max_wait_ms=float(others["waiting_s"].max() * 1000) if len(others) else 0.0,
+            waited_ms=float(own["waiting_s"].max() * 1000) if len(own) else 0.0,
+            blocked_requests=int(held_up.sum()),
+            failed_requests=int(failed.sum()),
+            p99_during_ms=p99_during,
+            added_p99_ms=p99_during - baseline_p99_ms if p99_during is not None and baseline_p99_ms else None,
+            errors_by_sqlstate=_counts(requests.loc[failed, "sqlstate"].fillna("http")),
+            errors_by_endpoint=_counts(requests.loc[failed, "name"]),
+            lock_records=taken, held_lock_records=held,
+        ))
+    return sorted(rows, key=lambda r: (r.seq, r.started))
+
+
+def error_table(frames: Frames) -> list[ErrorGroup]:
+    """Failed requests per phase, endpoint and SQLSTATE (from the response body; "http" when none given)."""
+    order = {name: i for i, name in enumerate(phase_names(frames))}
+    requests = frames.requests
+    failed = requests[requests["error"].notna() & requests["phase"].isin(order)]
+    if failed.empty:
+        return []
+    grouped = failed.assign(sqlstate=failed["sqlstate"].fillna("http")).groupby(
+        ["phase", "name", "sqlstate"], as_index=False).agg(errors=("start", "size"), status=("status", "max"))
+    rows = [ErrorGroup(phase=str(r.phase), name=str(r.name), sqlstate=str(r.sqlstate),
+                       meaning=SQLSTATE_MEANINGS.get(str(r.sqlstate), ""), errors=int(r.errors), status=int(r.status))
+            for r in grouped.itertuples()]
+    return sorted(rows, key=lambda r: (order[r.phase], -r.errors))
+
+
+def top_offenders(statements: list[StatementFigures], limit: int = 5) -> list[Offender]:
+    """The statements that hurt traffic most: held-up requests, then longest wait, then failed requests."""
+    hurting = [s for s in statements if s.blocked_requests or s.max_wait_ms or s.failed_requests]
+    ranked = sorted(hurting, key=lambda s: (s.blocked_requests, s.max_wait_ms, s.failed_requests), reverse=True)
+    return [Offender(phase=s.phase, seq=s.seq, sql=s.sql, blocked_requests=s.blocked_requests,
+                     max_wait_ms=s.max_wait_ms, added_p99_ms=s.added_p99_ms, failed_requests=s.failed_requests)
+            for s in ranked[:limit]]
+
+
+def upgrade_table(statements: list[StatementFigures], phases: list[PhaseFigures]) -> list[UpgradeFigures]:
+    """One row per phase that ran migration steps (an upgrade, a rollback, a re-upgrade), in timeline order."""
+    by_phase = {p.name: p for p in phases}
+    rows = []
+    for phase in phases:
+        steps = [s for s in statements if s.phase == phase.name and s.origin != "traced"]
+        if not steps:
+            continue
+        rows.append(UpgradeFigures(
+            phase=phase.name, direction=steps[0].direction, steps=len(steps),
+            failed_steps=sum(1 for s in steps if s.error), duration_ms=sum(s.duration_ms or 0.0 for s in steps),
+            max_wait_ms=max((s.max_wait_ms for s in statements if s.phase == phase.name), default=0.0),
+            blocked_requests=sum(s.blocked_requests for s in statements if s.phase == phase.name),
+            failed_requests=sum(s.failed_requests for s in steps),
+            p99_ms=by_phase[phase.name].p99_ms, errors=by_phase[phase.name].errors))
+    return rows
+
+
+def _lock_texts(locks: list[Lock] | None) -> list[str] | None:
+    return None if locks is None else [str(lock) for lock in locks]
+
+
+def _counts(values: pd.Series) -> dict[str, int]:
+    return {str(k): int(v) for k, v in values.value_counts().items()}
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA else str(value)

@@ -1,0 +1,53 @@
+"""The action vocabulary of the timeline: a registry of small modules behind one interface (base.Action).
+
+`compile_timeline(plan)` turns the plan's [[timeline]] into phases of parsed actions before anything starts,
+so an unknown action or a bad argument is a plan error with a hint, never a failure mid-run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.core.errors import PlanError
+from harness.plan import Plan
+from harness.plan.reader import did_you_mean
+from harness.timeline.actions.base import Action
+from harness.timeline.actions.migrate import Migrate
+from harness.timeline.actions.revert import Revert
+from harness.timeline.actions.soak import Soak
+from harness.timeline.actions.swap import Swap
+from harness.timeline.actions.swap_back import SwapBack
+
+ACTIONS: dict[str, type[Action]] = {action.name: action for action in (Migrate, Swap, Revert, SwapBack, Soak)}
+
+
+@dataclass(frozen=True)
+class PlannedPhase:
+    name: str
+    actions: tuple[Action, ...]
+    soak_s: float
+
+
+def compile_timeline(plan: Plan) -> list[PlannedPhase]:
+    """The plan's timeline with every action parsed; raises PlanError for an unknown action or argument."""
+    phases = []
+    for phase in plan.timeline:
+        actions = []
+        for call in phase.actions:
+            action = ACTIONS.get(call.name)
+            if action is None:
+                raise PlanError(plan.path, call.key, f"unknown action {call.name!r}{did_you_mean(call.name, ACTIONS)}")
+            actions.append(action.parse(call, plan))
+        phases.append(PlannedPhase(phase.name, tuple(actions), phase.soak_s))
+    return phases
+
+
+def describe_timeline(plan: Plan, phases: list[PlannedPhase]) -> list[str]:
+    """One line per phase: its actions, then its soak."""
+    lines = []
+    for phase in phases:
+        steps = [action.describe(plan) for action in phase.actions]
+        if phase.soak_s or not steps:
+            steps.append(f"soak {phase.soak_s:g} s")
+        lines.append(f"{phase.name}: {'; '.join(steps)}")
+    return lines

@@ -1,0 +1,35 @@
+"""migrate: apply the up-migrations of every release from the from-version to the to-version."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from harness.core.errors import MigrationError
+from harness.plan import ActionCall, Plan
+from harness.timeline.actions.base import no_arguments
+from harness.timeline.state import Rehearsal, Skip
+
+
+class Migrate:
+    name: ClassVar[str] = "migrate"
+
+    @classmethod
+    def parse(cls, call: ActionCall, plan: Plan) -> Migrate:
+        no_arguments(call, plan)
+        return cls()
+
+    def describe(self, plan: Plan) -> str:
+        return f"migrations of {', '.join(r.version for r in plan.upgrade_path())}"
+
+    def run(self, rehearsal: Rehearsal) -> str | None:
+        migrator = rehearsal.migrator
+        if migrator.applied:
+            raise Skip("the upgrade's migrations are already applied (revert them first)")
+        try:
+            migrator.apply(rehearsal.plan.upgrade_path(), phase=rehearsal.phase_name)
+        except MigrationError:
+            rehearsal.upgrade_failed = True
+            rehearsal.log.write("invalid_indexes", indexes=migrator.sql.invalid_indexes())
+            raise
+        rehearsal.upgrade_failed = False
+        return None

@@ -1,0 +1,20 @@
+"""Every observer of a rehearsal, in the order they attach (and the reverse order they close).
+
+A new observer is one module with a factory `(ObserverContext) -> Observer | None` and one line here;
+the timeline and the migration runners never change for it.
+"""
+
+from __future__ import annotations
+
+from harness.inject.contention import ContentionObserver
+from harness.observe.base import ObserverFactory
+from harness.observe.locks import LockObserver
+from harness.observe.migration_backends import MigrationBackendsObserver
+from harness.verify.rollback import RollbackObserver
+
+OBSERVERS: tuple[ObserverFactory, ...] = (
+    LockObserver,  # lock waits, for the whole run
+    MigrationBackendsObserver,  # the backends of migration commands, while each runs
+    ContentionObserver,  # the plan's [[contention]] sessions, during their phases
+    RollbackObserver,  # schema and data snapshots around the upgrade and the rollback
+)

@@ -1,0 +1,182 @@
+"""One rehearsal, end to end: environment up, observers on, load on, the timeline's phases, and teardown.
+
+Whatever happens (success, a failure, Ctrl-C), everything started is stopped and the streams stay on disk;
+the outcome is returned, never attached to an exception. The report is built from the streams afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.core.errors import EnvironmentFailure, InputError, MigrationError
+from harness.core.signals import held_signals
+from harness.core.streams import JsonLines
+from harness.core.text import one_line, redact
+from harness.environments.select import open_environment
+from harness.events import Events
+from harness.load.launcher import Load
+from harness.observe.base import ObserverContext
+from harness.timeline.observers import OBSERVERS
+from harness.plan import Plan
+from harness.records.run import ActionRecord, Stop
+from harness.rundir import RunDir, RunLog
+from harness.seed import seed
+from harness.service import swap as service
+from harness.timeline import clock
+from harness.timeline.actions import PlannedPhase
+from harness.timeline.actions.base import Action
+from harness.timeline.state import Rehearsal, Skip
+from harness.upgrade.migrate import Migrator
+
+Say = Callable[[str], None]
+HARNESS_LOG = "harness.log"
+
+
+@dataclass
+class Outcome:
+    """How the run ended: its directory, and why it stopped early (None: the timeline ran to its end)."""
+
+    run: RunDir
+    environment: str = ""
+    stop: Stop | None = None
+
+
+def rehearse(plan: Plan, phases: list[PlannedPhase], kind: str, out: Path | None, say: Say = print) -> Outcome:
+    """Run the whole timeline. Always tears the environment down, also on Ctrl-C or SIGTERM."""
+    run = RunDir.create(plan, out)
+    outcome = Outcome(run)
+    log = RunLog(run)
+    log.write("run", scenario=plan.scenario, plan=str(plan.path), overrides=plan.overrides, run_id=run.run_id,
+              from_version=plan.from_version, to_version=plan.to_version)
+    stack = contextlib.ExitStack()
+    secrets: list[str] = []
+    try:
+        _run(plan, phases, kind, run, log, stack, outcome, secrets, say)
+    except BaseException as exc:  # noqa: BLE001 - every way out is recorded, then mapped by the CLI
+        outcome.stop = _stop(exc, run, secrets)
+    finally:
+        with held_signals() as caught:
+            try:
+                stack.close()
+            except BaseException as exc:  # noqa: BLE001 - a teardown failure must not hide what came before
+                outcome.stop = outcome.stop or _stop(exc, run, secrets)
+        if caught and outcome.stop is None:
+            outcome.stop = Stop("interrupted", "interrupted during teardown")
+        if outcome.stop is not None:
+            log.write("stop", outcome.stop)
+        log.write("ended")
+        log.close()
+    return outcome
+
+
+def _run(plan: Plan, phases: list[PlannedPhase], kind: str, run: RunDir, log: RunLog, stack: contextlib.ExitStack,
+         outcome: Outcome, secrets: list[str], say: Say) -> None:
+    env, why = open_environment(plan, kind, run.path, run.run_id)
+    stack.callback(env.close)
+    outcome.environment = env.name
+    log.write("environment", name=env.name, reason=why)
+    say(f"environment: {env.name} ({why})")
+
+    def timing(name: str, started: float) -> float:
+        seconds = time.monotonic() - started
+        log.write("timing", name=name, seconds=seconds)
+        return seconds
+
+    def report_error(source: str, message: str) -> None:
+        log.write("observer_error", source=source, message=redact(message, *secrets))
+
+    events = Events(report_error)
+    t0 = time.monotonic()
+    database = env.start_database()
+    secrets.append(database.password)
+    timing("database_start_s", t0)
+
+    statements = JsonLines(run.stream("statements.jsonl"))
+    stack.callback(statements.close)
+    migrator = Migrator(plan, database, statements, run.log("migrations.log"), run.run_id, events,
+                        lambda message: report_error("migrations", message))
+    t0 = time.monotonic()
+    try:
+        migrator.apply(plan.setup_path(), phase="setup")
+    except MigrationError as failure:
+        raise EnvironmentFailure(f"setting up the {plan.from_version} schema failed: {failure} "
+                                 f"(log: {run.log('migrations.log')})") from None
+    migrator.applied.clear()  # the setup is the baseline: a revert never undoes it
+    timing("schema_setup_s", t0)
+    seeded = seed(plan, database, run.log("seed.log"), run.run_id)
+    log.write("timing", name="seed_s", seconds=seeded)
+    say(f"database ready: schema {plan.from_version}, seeded in {seeded:.1f}s")
+
+    t0 = time.monotonic()
+    old = plan.releases[plan.from_version]
+    url = service.start(env, plan, old)
+    timing("service_start_s", t0)
+
+    context = ObserverContext(plan, database, run, events, report_error, say)
+    for factory in OBSERVERS:
+        observer = factory(context)
+        if observer is not None:
+            stack.callback(observer.close)
+            observer.attach(events)
+
+    load = Load(plan, run.stream("requests.csv"), run.log("locust.log"), run.run_id)
+    stack.callback(load.stop)
+    load.start(url)
+    load.wait_for_traffic()
+    time.sleep(load.ramp_seconds())
+    say(f"load running: {plan.users} users against {url}")
+
+    phase_stream = JsonLines(run.stream(clock.STREAM))
+    stack.callback(phase_stream.close)
+    rehearsal = Rehearsal(plan, env, database, migrator, events, log, say, serving=old)
+    phase_clock = clock.PhaseClock(phase_stream, events)
+    for planned in phases:
+        with phase_clock.phase(planned.name, rehearsal.serving.version) as phase:
+            rehearsal.phase = phase
+            if planned.actions:
+                say(f"{planned.name}: " + "; ".join(a.describe(plan) for a in planned.actions))
+            for action in planned.actions:
+                _act(rehearsal, action, planned.name)
+            time.sleep(planned.soak_s)
+            phase.to_version = rehearsal.serving.version
+    events.rehearsal_ending.fire()
+
+
+def _act(rehearsal: Rehearsal, action: Action, phase_name: str) -> None:
+    """Run one action and record how it went; a failed migration is recorded, and the timeline goes on."""
+    assert rehearsal.phase is not None
+    record = ActionRecord(phase_name, action.name, action.describe(rehearsal.plan), time.time())
+    rehearsal.events.action_started.fire(phase=rehearsal.phase, action=action)
+    try:
+        record.message = action.run(rehearsal)
+    except Skip as skipped:
+        record.status, record.message = "skipped", str(skipped)
+        rehearsal.say(f"{phase_name}: {action.name} skipped: {skipped}")
+    except MigrationError as failure:
+        record.status, record.message = "failed", str(failure)
+        rehearsal.say(f"{phase_name}: {action.name} failed: {failure}")
+    except BaseException as exc:
+        record.status, record.message = "failed", one_line(str(exc) or type(exc).__name__, 300)
+        raise
+    finally:
+        record.ended = time.time()
+        rehearsal.log.write("action", record)
+    rehearsal.events.action_ended.fire(phase=rehearsal.phase, action=action, record=record)
+
+
+def _stop(exc: BaseException, run: RunDir, secrets: list[str]) -> Stop:
+    if isinstance(exc, KeyboardInterrupt):
+        return Stop("interrupted", "interrupted")
+    if isinstance(exc, EnvironmentFailure):
+        return Stop("environment", redact(str(exc), *secrets))
+    if isinstance(exc, InputError):
+        return Stop("input", redact(str(exc), *secrets))
+    log = run.log(HARNESS_LOG)
+    with contextlib.suppress(OSError), open(log, "a", encoding="utf-8") as out:
+        out.write(redact("".join(traceback.format_exception(exc)), *secrets))
+    return Stop("crash", f"{type(exc).__name__}: {one_line(redact(str(exc), *secrets), 200)} (traceback: {log})")

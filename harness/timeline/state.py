@@ -1,0 +1,45 @@
+"""What the timeline's actions act on: the running environment, the migrations applied, the version served."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from harness.core.database import Database
+from harness.environments.base import Environment
+from harness.events import Events
+from harness.plan import Plan, Release
+from harness.records.run import Phase
+from harness.rundir import RunLog
+from harness.upgrade.migrate import Migrator
+
+
+class Skip(Exception):
+    """Raised by an action that has nothing to do here; the message says why (recorded as skipped)."""
+
+
+@dataclass
+class Rehearsal:
+    plan: Plan
+    env: Environment
+    database: Database
+    migrator: Migrator
+    events: Events
+    log: RunLog
+    say: Callable[[str], None]
+    serving: Release  # the release the service runs now
+    phase: Phase | None = None  # the phase running now
+    upgrade_failed: bool = False  # the last migrate failed (and was not reverted since)
+
+    @property
+    def old(self) -> Release:
+        return self.plan.releases[self.plan.from_version]
+
+    @property
+    def new(self) -> Release:
+        return self.plan.releases[self.plan.to_version]
+
+    @property
+    def phase_name(self) -> str:
+        assert self.phase is not None, "actions run inside a phase"
+        return self.phase.name

@@ -1,0 +1,30 @@
+"""The verdict: gates judged on the figures, and the exit code the run ends with."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from harness.core.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_ENVIRONMENT,
+    EXIT_GATES_FAILED,
+    EXIT_HARNESS_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_PASS,
+)
+from harness.plan import Plan
+from harness.records.summary import Summary
+from harness.verify.gates import evaluate
+
+STOP_EXIT_CODES = {"interrupted": EXIT_INTERRUPTED, "environment": EXIT_ENVIRONMENT, "input": EXIT_BAD_INPUT,
+                   "crash": EXIT_HARNESS_ERROR}
+
+
+def judge(plan: Plan, summary: Summary) -> Summary:
+    """The summary with its gates evaluated, its verdict and exit code decided."""
+    gates = evaluate(plan.gates, summary)
+    if summary.stopped is not None:
+        return replace(summary, gates=gates, verdict="fail", exit_code=STOP_EXIT_CODES[summary.stopped.kind])
+    passed = all(g.passed for g in gates)
+    return replace(summary, gates=gates, verdict="pass" if passed else "fail",
+                   exit_code=EXIT_PASS if passed else EXIT_GATES_FAILED)
