@@ -43,9 +43,9 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from harness.core.database import Database  # noqa: E402
+from harness.core.streams import JsonLines  # noqa: E402
 from harness.environments.local_postgres import LocalPostgres  # noqa: E402
 from harness.observe import locks  # noqa: E402
-from harness.core.streams import JsonLines  # noqa: E402
 
 DEFAULT_INTERVAL_MS = 50.0  # plan default of observe.lock_sample_interval_ms
 TARGET_PCT = 2.0

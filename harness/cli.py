@@ -25,7 +25,6 @@ from harness.core.errors import (
     EXIT_INTERRUPTED,
     EnvironmentFailure,
     InputError,
-    PlanError,
 )
 from harness.core.streams import read_json_lines
 from harness.plan import ENVIRONMENT_KINDS, NETWORK_MODES, Plan, SqlMigrations, load_plan, parse_override

@@ -10,8 +10,8 @@ from pathlib import Path
 import psycopg
 
 from harness.core.database import Database
-from harness.observe.locks import LockSampler, root_blockers
 from harness.core.streams import JsonLines, read_json_lines
+from harness.observe.locks import LockSampler, root_blockers
 
 
 def _in_background(database: Database, sql: str, name: str) -> tuple[threading.Thread, psycopg.Connection]:

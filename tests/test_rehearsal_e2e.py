@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pandas as pd
 import pytest
 
 from harness.plan import PHASE_NAMES
+from harness.records.summary import contract_problems
 
 from .conftest import REPO
 from .leftovers import postgres_temp_dirs, processes_of, wait_for_phase
@@ -48,6 +50,7 @@ def shop_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Compl
 def test_summary_has_five_phases_with_traffic_in_each(shop_run) -> None:
     result, run_dir = shop_run
     summary = json.loads((run_dir / "summary.json").read_text())
+    assert contract_problems(summary) == [], "summary.json follows its contract (harness/records/summary.py)"
     assert [p["name"] for p in summary["phases"]] == list(PHASE_NAMES)
     for phase in summary["phases"]:
         assert phase["requests"] > 20, phase
@@ -114,7 +117,9 @@ def test_sigint_mid_upgrade_tears_everything_down(tmp_path: Path) -> None:
     assert processes_of(run_dir.name) == []
     assert postgres_temp_dirs(run_dir.name) == []
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["incomplete"] == "interrupted" and summary["verdict"] == "fail"
+    assert contract_problems(summary) == []
+    assert summary["incomplete"] == "interrupted" and summary["verdict"] == "fail" and summary["exit_code"] == 130
+    assert summary["stopped"]["kind"] == "interrupted" and summary["reached_phase"] == "upgrade"
     assert summary["phases"][-1]["name"] == "upgrade", "what was recorded up to the interrupt is kept"
 
 
@@ -148,3 +153,21 @@ def test_no_database_password_in_logs_streams_or_reports(shop_run) -> None:
     for path in run_dir.rglob("*"):
         if path.is_file():
             assert not credentials.search(path.read_bytes()), f"a DSN with its password in {path}"
+
+
+@pytest.mark.slow
+def test_report_rebuilds_every_output_from_the_streams(shop_run, tmp_path: Path) -> None:
+    _, run_dir = shop_run
+    copy = tmp_path / run_dir.name
+    shutil.copytree(run_dir, copy)
+    before = json.loads((copy / "summary.json").read_text())
+    outputs = ["summary.json", "summary.md", *before["artifacts"].values()]
+    for name in set(outputs):
+        (copy / name).unlink()
+    result = subprocess.run([sys.executable, "-m", "harness.cli", "report", str(copy)], cwd=REPO,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == before["exit_code"], result.stderr
+    assert all((copy / name).exists() for name in outputs)
+    after = json.loads((copy / "summary.json").read_text())
+    for key in ("verdict", "phases", "endpoints", "statements", "gates", "rollback", "lock_waits", "swaps", "started"):
+        assert after[key] == before[key], key

@@ -9,11 +9,11 @@ import psycopg
 import pytest
 
 from harness.core.database import Database
-from harness.plan import RunnerOptions
-from harness.core.errors import SqlInputError
-from harness.upgrade.sql import SqlRunner, migration_files
 from harness.core.errors import MigrationError as MigrationFailed
+from harness.core.errors import SqlInputError
+from harness.plan import RunnerOptions
 from harness.records.run import Lock, Step
+from harness.upgrade.sql import SqlRunner, migration_files
 
 
 def _write(directory: Path, name: str, sql: str) -> Path:

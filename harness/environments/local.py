@@ -6,8 +6,8 @@ import os
 from pathlib import Path
 
 from harness.core.database import Database
-from harness.core.processes import RUN_ID_ENV, OwnedProcess, free_loopback_port
 from harness.core.errors import EnvironmentFailure
+from harness.core.processes import RUN_ID_ENV, OwnedProcess, free_loopback_port
 from harness.core.text import expand
 from harness.environments.base import release_log, service_environment
 from harness.environments.local_postgres import LocalPostgres

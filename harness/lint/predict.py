@@ -14,12 +14,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pglast
 from pglast import ast
 from pglast.enums import AlterTableType as AT
-from pglast.enums import ConstrType, ObjectType, ReindexObjectType, TransactionStmtKind
+from pglast.enums import ConstrType, ObjectType, ReindexObjectType, TransactionStmtKind, VariableSetKind
 from pglast.stream import RawStream
 
 from harness.core.errors import InputError
@@ -133,8 +133,11 @@ def analyze_sql(sql: str) -> list[Statement]:
     transactions = 0
     for index, raw in enumerate(raw_statements):
         node = raw.stmt
-        start = _skip_blank(sql, raw.stmt_location)
-        end = raw.stmt_location + raw.stmt_len if raw.stmt_len else len(sql)
+        if node is None:  # the parser always sets it
+            continue
+        location = raw.stmt_location or 0
+        start = _skip_blank(sql, location)
+        end = location + raw.stmt_len if raw.stmt_len else len(sql)
         text = sql[start:end].strip().rstrip(";").rstrip()
         if isinstance(node, ast.TransactionStmt) and node.kind in (TransactionStmtKind.TRANS_STMT_BEGIN,
                                                                    TransactionStmtKind.TRANS_STMT_START):
@@ -202,7 +205,7 @@ class _Schema:
     """What earlier statements of the file said about the schema."""
 
     created: set[str] = field(default_factory=set)
-    columns: dict[tuple[str, str], ast.TypeName] = field(default_factory=dict)
+    columns: dict[tuple[str, str], ast.TypeName | None] = field(default_factory=dict)  # None: no type given
     indexes: dict[str, str] = field(default_factory=dict)  # index -> table
     foreign_keys: dict[str, ForeignKey] = field(default_factory=dict)  # by constraint name
     primary_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -254,12 +257,12 @@ def _words(camel: str) -> str:
 
 # --- names and expressions -------------------------------------------------------------------------------
 
-def relname(range_var: ast.RangeVar) -> str:
-    """A RangeVar's relation name, unqualified and lowercase."""
-    return str(range_var.relname).lower()
+def relname(range_var: ast.RangeVar | None) -> str:
+    """A RangeVar's relation name, unqualified and lowercase; "" without a RangeVar."""
+    return str(range_var.relname).lower() if range_var is not None else ""
 
 
-def _last_name(names: tuple[ast.Node, ...] | None) -> str:
+def _last_name(names: tuple[Any, ...] | None) -> str:
     return str(names[-1].sval).lower() if names else ""
 
 
@@ -288,7 +291,7 @@ def _type_name(type_name: ast.TypeName | None) -> tuple[str, tuple[int, ...], bo
     """(base name, integer type modifiers, is array) of a TypeName."""
     if type_name is None:
         return "", (), False
-    mods = tuple(int(m.val.ival) for m in (type_name.typmods or ())
+    mods = tuple(m.val.ival or 0 for m in (type_name.typmods or ())
                  if isinstance(m, ast.A_Const) and isinstance(m.val, ast.Integer))
     return _last_name(type_name.names), mods, bool(type_name.arrayBounds)
 
@@ -345,6 +348,8 @@ def default_index_name(table: str, columns: list[str], suffix: str) -> str:
 # --- statement handlers ------------------------------------------------------------------------------------
 
 def _transaction(node: ast.TransactionStmt, schema: _Schema, effects: _Effects) -> str:
+    if node.kind is None:
+        return "TRANSACTION"
     return {TransactionStmtKind.TRANS_STMT_BEGIN: "BEGIN", TransactionStmtKind.TRANS_STMT_START: "BEGIN",
             TransactionStmtKind.TRANS_STMT_COMMIT: "COMMIT", TransactionStmtKind.TRANS_STMT_ROLLBACK: "ROLLBACK",
             TransactionStmtKind.TRANS_STMT_SAVEPOINT: "SAVEPOINT",
@@ -407,11 +412,13 @@ def _referential_locks(node: ast.Node, table: str, schema: _Schema, effects: _Ef
 
 
 def _modify(kind: str):
-    def handler(node: ast.Node, schema: _Schema, effects: _Effects) -> str:
+    def handler(node: ast.InsertStmt | ast.UpdateStmt | ast.DeleteStmt | ast.MergeStmt, schema: _Schema,
+                effects: _Effects) -> str:
         _read_relations(node, effects, skip=node.relation)
         effects.lock(relname(node.relation), ROW_EXCLUSIVE)
         _referential_locks(node, relname(node.relation), schema, effects)
-        if kind == "INSERT" and node.selectStmt is not None and node.selectStmt.valuesLists is None:
+        if isinstance(node, ast.InsertStmt) and isinstance(node.selectStmt, ast.SelectStmt) \
+                and node.selectStmt.valuesLists is None:
             return "INSERT SELECT"
         return kind
     return handler
@@ -469,7 +476,8 @@ def _create_table(node: ast.CreateStmt, schema: _Schema, effects: _Effects) -> s
 
 def _create_table_as(node: ast.CreateTableAsStmt, schema: _Schema, effects: _Effects) -> str:
     _read_relations(node.query, effects)
-    schema.created.add(relname(node.into.rel))
+    if node.into is not None:
+        schema.created.add(relname(node.into.rel))
     return "CREATE MATERIALIZED VIEW" if node.objtype == ObjectType.OBJECT_MATVIEW else "CREATE TABLE AS"
 
 
@@ -496,7 +504,8 @@ def _create_index(node: ast.IndexStmt, schema: _Schema, effects: _Effects) -> st
 def _object_names(node: ast.DropStmt) -> list[list[str]]:
     names = []
     for obj in node.objects or ():
-        parts = obj if isinstance(obj, list | tuple) else (obj.names if isinstance(obj, ast.TypeName) else (obj,))
+        parts = obj if isinstance(obj, list | tuple) else \
+            (obj.names or ()) if isinstance(obj, ast.TypeName) else (obj,)
         names.append([str(p.sval).lower() for p in parts if isinstance(p, ast.String)])
     return names
 
@@ -509,6 +518,8 @@ _DROP_KINDS = {ObjectType.OBJECT_TABLE: "TABLE", ObjectType.OBJECT_INDEX: "INDEX
 
 def _drop(node: ast.DropStmt, schema: _Schema, effects: _Effects) -> str:
     kind = node.removeType
+    if kind is None:  # the parser always sets it
+        return "DROP"
     for parts in _object_names(node):
         if not parts:
             continue
@@ -610,7 +621,7 @@ def _reindex(node: ast.ReindexStmt, schema: _Schema, effects: _Effects) -> str:
 
 def _lock_table(node: ast.LockStmt, schema: _Schema, effects: _Effects) -> str:
     for range_var in node.relations or ():
-        effects.lock(relname(range_var), LOCK_STATEMENT_MODES.get(int(node.mode), ACCESS_EXCLUSIVE))
+        effects.lock(relname(range_var), LOCK_STATEMENT_MODES.get(node.mode or 0, ACCESS_EXCLUSIVE))
     return "LOCK TABLE"
 
 
@@ -620,7 +631,7 @@ def _create_trigger(node: ast.CreateTrigStmt, schema: _Schema, effects: _Effects
 
 
 def _comment(node: ast.CommentStmt, schema: _Schema, effects: _Effects) -> str:
-    parts = [str(p.sval).lower() for p in node.object if isinstance(p, ast.String)] \
+    parts: list[str] = [str(p.sval).lower() for p in node.object if isinstance(p, ast.String)] \
         if isinstance(node.object, list | tuple) else []
     if node.objtype in (ObjectType.OBJECT_TABLE, ObjectType.OBJECT_VIEW, ObjectType.OBJECT_MATVIEW,
                         ObjectType.OBJECT_INDEX) and parts:
@@ -652,6 +663,8 @@ _RENAME_KINDS = {ObjectType.OBJECT_COLUMN: "RENAME COLUMN", ObjectType.OBJECT_TA
 
 def _rename(node: ast.RenameStmt, schema: _Schema, effects: _Effects) -> str:
     what = node.renameType
+    if what is None:  # the parser always sets it
+        return "RENAME"
     prefix = "ALTER INDEX" if what == ObjectType.OBJECT_INDEX else \
         "ALTER VIEW" if ObjectType.OBJECT_VIEW in (what, node.relationType) else "ALTER TABLE"
     if node.relation is None:
@@ -730,15 +743,20 @@ def _alter_table(node: ast.AlterTableStmt, schema: _Schema, effects: _Effects) -
     table = relname(node.relation)
     effects.lock(table, ACCESS_SHARE)  # the altered relation first; each subcommand raises its mode
     names = [_alter_command(table, command, schema, effects) for command in node.cmds or ()]
-    prefix = {ObjectType.OBJECT_INDEX: "ALTER INDEX", ObjectType.OBJECT_VIEW: "ALTER VIEW",
-              ObjectType.OBJECT_MATVIEW: "ALTER MATERIALIZED VIEW", ObjectType.OBJECT_SEQUENCE: "ALTER SEQUENCE",
-              ObjectType.OBJECT_FOREIGN_TABLE: "ALTER FOREIGN TABLE"}.get(node.objtype, "ALTER TABLE")
+    objtype = node.objtype
+    prefix = "ALTER TABLE" if objtype is None else {
+        ObjectType.OBJECT_INDEX: "ALTER INDEX", ObjectType.OBJECT_VIEW: "ALTER VIEW",
+        ObjectType.OBJECT_MATVIEW: "ALTER MATERIALIZED VIEW", ObjectType.OBJECT_SEQUENCE: "ALTER SEQUENCE",
+        ObjectType.OBJECT_FOREIGN_TABLE: "ALTER FOREIGN TABLE"}.get(objtype, "ALTER TABLE")
     return f"{prefix} {', '.join(dict.fromkeys(names))}"
 
 
 def _alter_command(table: str, command: ast.AlterTableCmd, schema: _Schema, effects: _Effects) -> str:
     """Apply one ALTER TABLE subcommand's locks and rewrites; return its name."""
     subtype, definition = command.subtype, command.def_
+    if subtype is None:  # the parser always sets it; an unknown subcommand gets the strongest lock
+        effects.lock(table, ACCESS_EXCLUSIVE)
+        return "SUBCOMMAND"
     column = str(command.name).lower() if command.name else ""
     mode = _SUBCOMMAND_LOCKS.get(subtype, ACCESS_EXCLUSIVE)
     name = _SUBCOMMAND_NAMES.get(subtype) or _words(subtype.name.removeprefix("AT_")).replace("  ", " ")
@@ -750,7 +768,8 @@ def _alter_command(table: str, command: ast.AlterTableCmd, schema: _Schema, effe
         rewrite = added_column_rewrite(definition)
         if rewrite is not None:
             effects.rewrite(table, rewrite[0], f"ADD COLUMN {rewrite[1]}")
-    elif subtype == AT.AT_AlterColumnType and isinstance(definition, ast.ColumnDef):
+    elif subtype == AT.AT_AlterColumnType and isinstance(definition, ast.ColumnDef) \
+            and definition.typeName is not None:  # ALTER COLUMN TYPE always names the new type
         old = schema.columns.get((table, column))
         new_type = definition.typeName
         if not _using_is_plain(definition.raw_default, column) or type_change_rewrites(old, new_type):
@@ -767,7 +786,8 @@ def _alter_command(table: str, command: ast.AlterTableCmd, schema: _Schema, effe
             # USING INDEX renames the index after the constraint (SHARE UPDATE EXCLUSIVE on the index).
             effects.lock(str(definition.indexname).lower(), SHARE_UPDATE_EXCLUSIVE)
         _constraint_locks(table, definition, [], schema, effects)
-        name = f"ADD {_CONSTRAINT_NAMES.get(definition.contype, 'CONSTRAINT')}"
+        contype = definition.contype
+        name = f"ADD {'CONSTRAINT' if contype is None else _CONSTRAINT_NAMES.get(contype, 'CONSTRAINT')}"
         if definition.indexname:
             name += " USING INDEX"
     elif subtype == AT.AT_DropConstraint:
@@ -780,7 +800,7 @@ def _alter_command(table: str, command: ast.AlterTableCmd, schema: _Schema, effe
         if foreign_key is not None:
             effects.lock(foreign_key.target, ROW_SHARE)
     elif subtype in (AT.AT_SetRelOptions, AT.AT_ResetRelOptions):
-        options = set(_options(definition))
+        options = set(_options(definition if isinstance(definition, tuple) else None))
         mode = ACCESS_EXCLUSIVE if options & ACCESS_EXCLUSIVE_RELOPTIONS else SHARE_UPDATE_EXCLUSIVE
     elif subtype in (AT.AT_AttachPartition, AT.AT_DetachPartition) and isinstance(definition, ast.PartitionCmd):
         # The partition always gets ACCESS EXCLUSIVE (observed on PostgreSQL 15 and 18, CONCURRENTLY too);
@@ -799,7 +819,7 @@ def _alter_command(table: str, command: ast.AlterTableCmd, schema: _Schema, effe
 
 
 def _set(node: ast.VariableSetStmt, schema: _Schema, effects: _Effects) -> str:
-    return "RESET" if node.kind.name in ("VAR_RESET", "VAR_RESET_ALL") else "SET"
+    return "RESET" if node.kind in (VariableSetKind.VAR_RESET, VariableSetKind.VAR_RESET_ALL) else "SET"
 
 
 _HANDLERS = {

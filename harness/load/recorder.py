@@ -10,6 +10,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import TextIO
 
 import gevent
 from locust import events
@@ -25,7 +26,7 @@ _file = open(_path, "a", newline="", encoding="utf-8") if _path else None  # noq
 _writer = csv.writer(_file) if _file else None
 _worker = os.getpid()
 _sqlstate = re.compile(SQLSTATE_PATTERN)
-if _file is not None and _file.tell() == 0:
+if _file is not None and _writer is not None and _file.tell() == 0:
     _writer.writerow(REQUEST_COLUMNS)
 
 
@@ -49,16 +50,16 @@ def _sqlstate_of(response) -> str:
     return found.group(1) if found else ""
 
 
-def _flush_forever() -> None:
+def _flush_forever(file: TextIO) -> None:
     while True:
         gevent.sleep(FLUSH_EVERY_S)
-        _file.flush()
+        file.flush()
 
 
 @events.init.add_listener
 def _start_flusher(environment, **_kwargs):
     if _file is not None:
-        gevent.spawn(_flush_forever)
+        gevent.spawn(_flush_forever, _file)
 
 
 @events.quitting.add_listener

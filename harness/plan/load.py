@@ -227,9 +227,9 @@ def _migrations(table: Table, release_dir: Path, base: Path, runner: RunnerOptio
     """SQL directories are relative to the release; a command's cwd to the plan (default: the plan's dir)."""
     if table.has("sql"):
         sql_dir = _existing(table, "sql", table.string("sql"), release_dir, is_dir=True)
-        for up in sorted(sql_dir.glob("*.up.sql")):
-            if not up.with_name(up.name.replace(".up.sql", ".down.sql")).is_file():
-                raise table.error("sql", f"{up.name} has no matching .down.sql: it could not be rolled back")
+        for up_file in sorted(sql_dir.glob("*.up.sql")):
+            if not up_file.with_name(up_file.name.replace(".up.sql", ".down.sql")).is_file():
+                raise table.error("sql", f"{up_file.name} has no matching .down.sql: it could not be rolled back")
         return SqlMigrations(dir=sql_dir, options=_runner_options(table, runner))
     if not (table.has("up") and table.has("down")):
         raise table.error("", "needs 'sql' = DIR, or both 'up' and 'down' commands")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import math
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ MISSING: Any = object()
 INT_MAX = 2_147_483_647  # PostgreSQL's integer settings (lock_timeout, statement_timeout) stop here
 
 
-def did_you_mean(name: str, known: list[str] | tuple[str, ...] | set[str]) -> str:
+def did_you_mean(name: str, known: Collection[str]) -> str:
     close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else f" (known: {', '.join(sorted(known))})" if known else ""
 
@@ -57,7 +58,8 @@ class Table:
         value = self.value(name, (str,), default)
         if isinstance(value, str):
             if choices and value not in choices:
-                raise self.error(name, f"must be one of {', '.join(choices)}, got {value!r}{did_you_mean(value, choices)}")
+                hint = did_you_mean(value, choices)
+                raise self.error(name, f"must be one of {', '.join(choices)}, got {value!r}{hint}")
             if not choices and not value.strip():
                 raise self.error(name, "must not be empty")
         return value

@@ -291,7 +291,8 @@ def _check(value: Any, expected: Any, where: str) -> list[str]:
             return []
         return [f"{where}: {value!r:.60} is none of {', '.join(_name(o) for o in options)}"]
     if origin is Literal:
-        return [] if value in typing.get_args(expected) else [f"{where}: {value!r} is not one of {typing.get_args(expected)}"]
+        allowed = typing.get_args(expected)
+        return [] if value in allowed else [f"{where}: {value!r} is not one of {allowed}"]
     if origin is list:
         if not isinstance(value, list):
             return [f"{where}: expected a list, got {type(value).__name__}"]

@@ -6,8 +6,8 @@ import time
 import urllib.error
 import urllib.request
 
-from harness.environments.base import Environment
 from harness.core.errors import EnvironmentFailure
+from harness.environments.base import Environment
 
 
 def is_healthy(url: str, timeout: float = 1.0) -> bool:

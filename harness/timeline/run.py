@@ -21,7 +21,6 @@ from harness.environments.select import open_environment
 from harness.events import Events
 from harness.load.launcher import Load
 from harness.observe.base import ObserverContext
-from harness.timeline.observers import OBSERVERS
 from harness.plan import Plan
 from harness.records.run import ActionRecord, Stop
 from harness.rundir import RunDir, RunLog
@@ -30,6 +29,7 @@ from harness.service import swap as service
 from harness.timeline import clock
 from harness.timeline.actions import PlannedPhase
 from harness.timeline.actions.base import Action
+from harness.timeline.observers import OBSERVERS
 from harness.timeline.state import Rehearsal, Skip
 from harness.upgrade.migrate import Migrator
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
+
 import pandas as pd
 import psycopg
 from psycopg import sql

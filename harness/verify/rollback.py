@@ -124,7 +124,8 @@ class RollbackObserver:
             self.check.after_rollback()
             result = self.check.result()
         except Exception as exc:  # noqa: BLE001 - the verdict says the check could not run, and why
-            result = RollbackResult(safe=False, checked=False, error=f"{type(exc).__name__}: {' '.join(str(exc).split())}")
+            reason = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+            result = RollbackResult(safe=False, checked=False, error=reason)
         self.out.write(asdict(result) | {"phase": phase.name})
 
     def _baseline(self) -> None:

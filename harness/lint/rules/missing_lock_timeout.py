@@ -51,9 +51,10 @@ def _lock_timeout_setting(node: ast.Node) -> tuple[bool, bool] | None:
         return bool(node.is_local), _enabled(node.args[0] if node.args else None)
     if isinstance(node, ast.SelectStmt):
         for call in walk(node):
-            if isinstance(call, ast.FuncCall) and str(call.funcname[-1].sval).lower() == "set_config" \
-                    and len(call.args or ()) == 3 and _constant(call.args[0]) == "lock_timeout":
-                return str(_constant(call.args[2])).lower() in ("true", "t", "on"), _enabled(call.args[1])
+            if isinstance(call, ast.FuncCall) and call.funcname \
+                    and str(call.funcname[-1].sval).lower() == "set_config" \
+                    and len(args := call.args or ()) == 3 and _constant(args[0]) == "lock_timeout":
+                return str(_constant(args[2])).lower() in ("true", "t", "on"), _enabled(args[1])
     return None
 
 

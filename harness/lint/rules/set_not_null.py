@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 from pglast import ast
-from pglast.enums import AlterTableType, ConstrType, NullTestType
+from pglast.enums import AlterTableType, BoolExprType, ConstrType, NullTestType
 
 from harness.lint.predict import Statement
 from harness.lint.rules import Hit, Rule, alter_commands, is_existing
@@ -43,10 +43,10 @@ def check(statements: Sequence[Statement]) -> Iterator[Hit]:
 def _not_null_columns(expression: object) -> set[str]:
     """Columns a CHECK expression proves NOT NULL: `col IS NOT NULL`, possibly AND-ed together."""
     if isinstance(expression, ast.NullTest) and expression.nulltesttype == NullTestType.IS_NOT_NULL \
-            and isinstance(expression.arg, ast.ColumnRef):
+            and isinstance(expression.arg, ast.ColumnRef) and expression.arg.fields:
         return {str(expression.arg.fields[-1].sval).lower()}
-    if isinstance(expression, ast.BoolExpr) and expression.boolop.name == "AND_EXPR":
-        return set().union(*(_not_null_columns(arg) for arg in expression.args))
+    if isinstance(expression, ast.BoolExpr) and expression.boolop == BoolExprType.AND_EXPR:
+        return set().union(*(_not_null_columns(arg) for arg in expression.args or ()))
     return set()
 
 

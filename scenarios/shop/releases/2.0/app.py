@@ -1,4 +1,7 @@
-"""Shop API, release 2.0: aiohttp + asyncpg. Orders carry a currency."""
+"""Shop API, release 2.0: aiohttp + asyncpg. Orders carry a currency.
+
+Release 2.1 runs this same code (its migrations differ): the harness passes the version in REHEARSE_VERSION.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-VERSION = "2.0"
+VERSION = os.environ.get("REHEARSE_VERSION", "2.0")
 ACQUIRE_TIMEOUT_S = 5.0
 SHUTDOWN_TIMEOUT_S = 2.0
 MAX_BIGINT = 2**63 - 1
