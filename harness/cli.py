@@ -103,12 +103,17 @@ def _load(args: argparse.Namespace) -> Plan:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from harness.environments.preflight import preflight
     from harness.report.write import write_report
     from harness.timeline.actions import compile_timeline
     from harness.timeline.run import rehearse
 
     plan = _load(args)
     phases = compile_timeline(plan)
+    if plan.environment != "docker":  # what a local run needs is known now; docker checks its server as it starts
+        checked = preflight(plan, "local" if plan.environment == "local" else None)
+        if checked.environment == "local":
+            checked.raise_first()
     print(f"rehearsal: {plan.scenario} {plan.from_version} -> {plan.to_version}", flush=True)
     outcome = rehearse(plan, phases, plan.environment, args.out, say=lambda line: print(line, flush=True))
     summary = None
@@ -145,19 +150,27 @@ def _print_verdict(summary: Any, run: RunDir) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from harness.environments.preflight import preflight
     from harness.timeline.actions import compile_timeline, describe_timeline
 
     plan = _load(args)
     phases = compile_timeline(plan)
+    checked = preflight(plan)
     print(f"plan: {plan.path}")
     print(f"rehearsal: {plan.scenario} {plan.from_version} -> {plan.to_version} "
           f"(environment {plan.environment}, {plan.users} users, {plan.seed_rows} seed rows)")
+    for line in checked.lines:
+        print(line)
     print("timeline:")
     for line in describe_timeline(plan, phases):
         print(f"  {line}")
     for gate in plan.gates:
         print(f"gate: {gate.name}")
-    return 0
+    for note in checked.notes:
+        print(f"note: {note}")
+    for problem in checked.problems:
+        print(f"rehearse: {problem}", file=sys.stderr)
+    return EXIT_BAD_INPUT if checked.problems else 0
 
 
 def _report(args: argparse.Namespace) -> int:

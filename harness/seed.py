@@ -11,16 +11,18 @@ from harness.core.errors import EnvironmentFailure
 from harness.core.postgres import SEED_APPLICATION
 from harness.core.processes import RUN_ID_ENV, last_line, run_logged
 from harness.core.text import expand, redact
-from harness.plan import Plan, placeholders
+from harness.plan import Plan, placeholders, runtime_env
 
 
 def seed(plan: Plan, database: Database, log_path: Path, run_id: str) -> float:
-    """Run the seed command to completion; returns its duration in seconds."""
+    """Run the seed command to completion (placeholders and PG* of the database, the from-release's python);
+    returns its duration in seconds."""
     if plan.seed_command is None:
         return 0.0
-    values = placeholders(plan, dsn=database.dsn())
+    release = plan.releases[plan.from_version]  # the seed fills the from-version's schema, with its runtime
+    values = placeholders(plan, release, database)
     argv = [expand(part, values) for part in plan.seed_command]
-    env = {**os.environ, RUN_ID_ENV: run_id, **database.libpq_env(SEED_APPLICATION)}
+    env = {**os.environ, RUN_ID_ENV: run_id, **runtime_env(release), **database.libpq_env(SEED_APPLICATION)}
     started = time.monotonic()
     code = run_logged(argv, plan.dir, env, log_path)
     if code != 0:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Protocol
 
@@ -32,12 +31,16 @@ class Environment(Protocol):
         """Stop everything this environment started and remove what it created."""
 
 
-def service_environment(plan: Plan, release: Release, port: int, host: str, dsn: str,
-                        python: str = sys.executable) -> dict[str, str]:
-    """What every service gets: PORT, HOST, DATABASE_URL, REHEARSE_VERSION, and the plan's service.env."""
-    values = placeholders(plan, release, python=python, port=str(port), dsn=dsn)
-    env = {"PORT": str(port), "HOST": host, "DATABASE_URL": dsn, "REHEARSE_VERSION": release.version}
-    return env | {key: expand(value, values) for key, value in plan.service_env.items()}
+def service_environment(plan: Plan, release: Release, port: int, host: str, database: Database,
+                        python: str | None = None) -> dict[str, str]:
+    """What every service gets: PORT, HOST, DATABASE_URL, libpq's PG* variables (PGAPPNAME names the release
+    unless the service sets its own application_name), REHEARSE_VERSION, then the plan's service.env and the
+    release's env, placeholders expanded."""
+    extra = {"port": str(port)} | ({"python": python} if python is not None else {})
+    values = placeholders(plan, release, database, **extra)
+    env = {"PORT": str(port), "HOST": host, **database.libpq_env(f"{plan.scenario}-{release.version}"),
+           "REHEARSE_VERSION": release.version}
+    return env | {key: expand(value, values) for key, value in (plan.service_env | release.env).items()}
 
 
 def release_log(run_dir: Path, release: Release, start_index: int) -> Path:

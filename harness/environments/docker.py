@@ -40,7 +40,7 @@ from harness.environments.docker_engine import (
     has_bridge,
     one_line,
 )
-from harness.environments.docker_service import DockerService
+from harness.environments.docker_service import DockerInstance, DockerService
 from harness.plan import Plan, Release
 
 
@@ -59,6 +59,7 @@ class DockerEnvironment:
         self.database: DockerDatabase | None = None
         self.service: DockerService | None = None
         self.client: DockerClient | None = None
+        self.server_source = f"image {plan.postgres_image}"
         if (missing := _missing_image(plan)) is not None:
             raise EnvironmentFailure(f"{missing}: set it to an image whose CMD starts the service, "
                                      "or use --env local")
@@ -114,10 +115,20 @@ class DockerEnvironment:
         if self.service is not None:
             self.service.stop()
 
+    def start_instance(self, release: Release) -> DockerInstance:
+        """Start `release`'s image beside the running one, published on a port of its own (blue_green)."""
+        if self.service is None:
+            raise EnvironmentFailure("the database must be started before the service")
+        return self.service.start_instance(release)
+
+    def _stop_services(self) -> None:
+        if self.service is not None:
+            self.service.close()
+
     def close(self) -> None:
         """Remove everything this run created; idempotent, never raises (a half-started state included)."""
         steps: list[tuple[str, Callable[[], None]]] = [
-            ("stop_service", self.stop_service), ("remove_postgres", self._remove_postgres),
+            ("stop_service", self._stop_services), ("remove_postgres", self._remove_postgres),
             ("remove_network", self._remove_network), ("sweep", self._sweep)]
         for name, step in steps:
             try:

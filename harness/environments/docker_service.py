@@ -36,18 +36,11 @@ from harness.environments.docker_engine import (
 from harness.plan import Plan, Release
 
 
-class DockerService:
-    """The service of one run, one release at a time. Verbs: start(release) -> URL, failure() -> why it is not
-    running (None while it runs), stop() (saves its log, removes its container; idempotent).
+class DockerInstance:
+    """One container of one release, answering on 127.0.0.1:`port`. Verbs: start(), failure(), stop()."""
 
-    `database` is how containers reach PostgreSQL; `network` the run's bridge network, None for the host's."""
-
-    def __init__(self, plan: Plan, database: Database, *, network: Network | None, client: DockerClient,
-                 name: str, labels: dict[str, str], run_dir: Path, event: Callable[[str], None]) -> None:
-        self.plan, self.database, self.network, self.client = plan, database, network, client
-        self.name, self.labels, self.run_dir, self.event = name, labels, run_dir, event
-        self.port = free_loopback_port()  # the service's host port, the same for every release
-        self.starts = 0
+    def __init__(self, service: DockerService, release: Release, port: int) -> None:
+        self.service, self.release, self.port = service, release, port
         self.container: DockerContainer | None = None
         self.log: Path | None = None
 
@@ -55,36 +48,36 @@ class DockerService:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, release: Release) -> str:
-        """Stop the running release, start `release`'s image; returns the URL (the caller waits for health)."""
+    def start(self) -> None:
+        """Start the release's image with its own CMD (the caller waits for health)."""
+        service, release = self.service, self.release
         if release.image is None:
             raise EnvironmentFailure(f'release {release.version} has no image (releases."{release.version}".image)')
-        self.stop()
-        host = "127.0.0.1" if self.network is None else "0.0.0.0"  # noqa: S104 - published on 127.0.0.1 only
-        env = service_environment(self.plan, release, self.port, host, self.database.dsn(), python="python3")
-        self.starts += 1
+        host = "127.0.0.1" if service.network is None else "0.0.0.0"  # noqa: S104 - published on 127.0.0.1 only
+        env = service_environment(service.plan, release, self.port, host, service.database, python="python3")
+        service.starts += 1
         with engine_errors(f"starting the service {release.version}"):
-            ensure_image(self.client, release.image, self.event)
+            ensure_image(service.client, release.image, service.event)
             container = DockerContainer(release.image, env=env)
-            container.with_name(f"{self.name}-{release.version}-{self.starts}")
-            kwargs: dict[str, Any] = {"labels": {**self.labels, "rehearse.release": release.version}}
-            if self.network is None:
+            container.with_name(f"{service.name}-{release.version}-{service.starts}")
+            kwargs: dict[str, Any] = {"labels": {**service.labels, "rehearse.release": release.version}}
+            if service.network is None:
                 kwargs["network_mode"] = "host"
             else:
-                container.with_network(self.network)
+                container.with_network(service.network)
                 # docker-py takes (host_ip, host_port); testcontainers hands `ports` to it as they are.
                 ports: dict[str, Any] = container.ports
                 ports[f"{self.port}/tcp"] = ("127.0.0.1", self.port)
             container.with_kwargs(**kwargs)
-            self.container, self.log = container, release_log(self.run_dir, release, self.starts)
+            self.container, self.log = container, release_log(service.run_dir, release, service.starts)
             started = time.monotonic()
             container.start()
-            self.event(f"service {release.image} started as {container.get_wrapped_container().short_id} "
-                       f"on 127.0.0.1:{self.port} in {time.monotonic() - started:.2f}s")
-        return self.url
+            service.event(f"service {release.image} started as {container.get_wrapped_container().short_id} "
+                          f"on 127.0.0.1:{self.port} in {time.monotonic() - started:.2f}s")
 
     def failure(self) -> str | None:
         """Why the service is not running (exit code, OOM kill, last log lines, its log saved), else None."""
+        password = self.service.database.password
         if self.container is None:
             return "not started"
         wrapped = created(self.container)
@@ -100,12 +93,12 @@ class DockerService:
             return None
         state = wrapped.attrs.get("State", {})
         if self.log is not None:
-            save_log(wrapped, self.log, self.database.password)
+            save_log(wrapped, self.log, password)
         oom = " (killed: out of memory)" if state.get("OOMKilled") else ""
-        return f"exited with code {state.get('ExitCode')}{oom}: {log_tail(wrapped, self.database.password)}"
+        return f"exited with code {state.get('ExitCode')}{oom}: {log_tail(wrapped, password)}"
 
     def stop(self) -> None:
-        """Stop (SIGTERM, SIGKILL after service.stop_timeout_s), save its log, remove the container."""
+        """Stop (SIGTERM, SIGKILL after service.stop_timeout_s), save its log, remove the container; idempotent."""
         container, self.container = self.container, None
         if container is None:
             return
@@ -116,13 +109,60 @@ class DockerService:
         started = time.monotonic()
         try:
             with contextlib.suppress(docker.errors.NotFound):
-                wrapped.stop(timeout=math.ceil(self.plan.stop_timeout_s))
+                wrapped.stop(timeout=math.ceil(self.service.plan.stop_timeout_s))
             stopped = time.monotonic()
             if self.log is not None:
-                save_log(wrapped, self.log, self.database.password)
+                save_log(wrapped, self.log, self.service.database.password)
         finally:
             with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
                 wrapped.remove(force=True, v=True)
             release_client(container)
-        self.event(f"service {wrapped.short_id} stopped in {stopped - started:.2f}s, "
-                   f"log saved and removed in {time.monotonic() - stopped:.2f}s")
+        self.service.event(f"service {wrapped.short_id} stopped in {stopped - started:.2f}s, "
+                           f"log saved and removed in {time.monotonic() - stopped:.2f}s")
+
+
+class DockerService:
+    """The service of one run. Verbs: start(release) -> URL (one release at a time, same URL), failure() -> why
+    it is not running (None while it runs), stop() (saves its log, removes its container; idempotent),
+    start_instance(release) (another release beside it, on a port of its own: blue_green), close().
+
+    `database` is how containers reach PostgreSQL; `network` the run's bridge network, None for the host's."""
+
+    def __init__(self, plan: Plan, database: Database, *, network: Network | None, client: DockerClient,
+                 name: str, labels: dict[str, str], run_dir: Path, event: Callable[[str], None]) -> None:
+        self.plan, self.database, self.network, self.client = plan, database, network, client
+        self.name, self.labels, self.run_dir, self.event = name, labels, run_dir, event
+        self.port = free_loopback_port()  # the service's host port, the same for every release
+        self.starts = 0
+        self.current: DockerInstance | None = None
+        self.instances: list[DockerInstance] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, release: Release) -> str:
+        """Stop the running release, start `release`'s image; returns the URL (the caller waits for health)."""
+        self.stop()
+        self.current = self.start_instance(release, self.port)
+        return self.url
+
+    def start_instance(self, release: Release, port: int | None = None) -> DockerInstance:
+        instance = DockerInstance(self, release, port or free_loopback_port())
+        self.instances.append(instance)
+        instance.start()
+        return instance
+
+    def failure(self) -> str | None:
+        return "not started" if self.current is None else self.current.failure()
+
+    def stop(self) -> None:
+        current, self.current = self.current, None
+        if current is not None:
+            current.stop()
+
+    def close(self) -> None:
+        """Stop every container this service started."""
+        self.stop()
+        for instance in self.instances:
+            instance.stop()

@@ -11,21 +11,47 @@ from harness.core.processes import RUN_ID_ENV, OwnedProcess, free_loopback_port
 from harness.core.text import expand
 from harness.environments.base import release_log, service_environment
 from harness.environments.local_postgres import LocalPostgres
-from harness.plan import Plan, Release, placeholders
+from harness.plan import Plan, Release, placeholders, runtime_env
+
+
+class LocalInstance:
+    """One service process of one release on a port of its own. Verbs: failure(), stop()."""
+
+    def __init__(self, release: Release, port: int, process: OwnedProcess, stop_timeout_s: float) -> None:
+        self.release, self.port, self.process, self.stop_timeout_s = release, port, process, stop_timeout_s
+        self.stopped = False
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def failure(self) -> str | None:
+        if self.process.running():
+            return None
+        return f"exited with code {self.process.popen.returncode}: {self.process.log_tail()}"
+
+    def stop(self) -> None:
+        """Stop it (SIGTERM, SIGKILL after service.stop_timeout_s); idempotent."""
+        if not self.stopped:
+            self.stopped = True
+            self.process.stop(timeout=self.stop_timeout_s)
 
 
 class LocalEnvironment:
-    """Verbs: start_database, start_service, stop_service, close (see environments.base.Environment)."""
+    """Verbs: start_database, start_service, stop_service, start_instance, close (environments.base.Environment)."""
 
     name = "local"
 
     def __init__(self, plan: Plan, run_dir: Path, run_id: str) -> None:
         self.plan, self.run_dir = plan, run_dir
         self.child_env = {**os.environ, RUN_ID_ENV: run_id}
-        self.postgres = LocalPostgres(run_dir, plan.postgres_bin, plan.database, self.child_env, run_id)
+        self.postgres = LocalPostgres(run_dir, plan.postgres_bin, plan.database, self.child_env, run_id,
+                                      version=plan.postgres_version, extensions=plan.extensions)
+        self.server_source = self.postgres.install.describe()
         self.port = free_loopback_port()
         self.database: Database | None = None
-        self.service: OwnedProcess | None = None
+        self.service: LocalInstance | None = None
+        self.instances: list[LocalInstance] = []
         self.starts = 0
 
     def start_database(self) -> Database:
@@ -33,35 +59,43 @@ class LocalEnvironment:
         return self.database
 
     def start_service(self, release: Release) -> str:
+        self.service = self._launch(release, self.port)
+        return self.url
+
+    def start_instance(self, release: Release) -> LocalInstance:
+        """Start `release` alongside whatever runs, on a free port of its own (blue_green swaps)."""
+        return self._launch(release, free_loopback_port())
+
+    def _launch(self, release: Release, port: int) -> LocalInstance:
         if self.database is None:
             raise EnvironmentFailure("the database must be started before the service")
-        dsn = self.database.dsn()
-        env = self.child_env | service_environment(self.plan, release, self.port, "127.0.0.1", dsn)
-        values = placeholders(self.plan, release, port=str(self.port), dsn=dsn)
+        env = self.child_env | runtime_env(release, self.child_env) | service_environment(
+            self.plan, release, port, "127.0.0.1", self.database)
+        values = placeholders(self.plan, release, self.database, port=str(port))
         argv = [expand(part, values) for part in release.command]
         self.starts += 1
-        self.service = OwnedProcess(f"service {release.version}", argv,
-                                    release_log(self.run_dir, release, self.starts), cwd=release.dir, env=env)
-        return self.url
+        process = OwnedProcess(f"service {release.version}", argv, release_log(self.run_dir, release, self.starts),
+                               cwd=release.dir, env=env)
+        instance = LocalInstance(release, port, process, self.plan.stop_timeout_s)
+        self.instances.append(instance)
+        return instance
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def service_failure(self) -> str | None:
-        if self.service is None:
-            return "not started"
-        if self.service.running():
-            return None
-        return f"exited with code {self.service.popen.returncode}: {self.service.log_tail()}"
+        return "not started" if self.service is None else self.service.failure()
 
     def stop_service(self) -> None:
         if self.service is not None:
-            self.service.stop(timeout=self.plan.stop_timeout_s)
+            self.service.stop()
             self.service = None
 
     def close(self) -> None:
         try:
             self.stop_service()
+            for instance in self.instances:
+                instance.stop()
         finally:
             self.postgres.stop()

@@ -17,7 +17,7 @@ from harness.core.database import Database
 from harness.core.errors import EnvironmentFailure
 from harness.core.postgres import LOG_LINE_PREFIX
 from harness.core.processes import OwnedProcess, free_loopback_port, wait_until
-from harness.environments.postgres_binaries import find_bin_dir, server_user, usable_by
+from harness.environments.postgres_binaries import find_install, server_user, usable_by
 
 SUPERUSER = "rehearse"
 # Settings closer to a production server than initdb's defaults, and what the observers rely on.
@@ -36,10 +36,11 @@ class LocalPostgres:
     """Verbs: start() -> Database, stop(). Owns its temp dir and server process."""
 
     def __init__(self, run_dir: Path, bin_dir: Path | None, dbname: str, env: dict[str, str],
-                 label: str = "") -> None:
+                 label: str = "", version: int | None = None, extensions: list[str] | None = None) -> None:
         self.run_dir, self.dbname, self.env, self.label = run_dir, dbname, env, label
         self.user = server_user()
-        self.bin_dir = usable_by(find_bin_dir(bin_dir), self.user)
+        self.install = find_install(bin_dir, version, extensions or [])
+        self.bin_dir = usable_by(self.install.bin_dir, self.user)
         self.tmp: Path | None = None
         self.server: OwnedProcess | None = None
 

@@ -3,13 +3,17 @@
 from harness.core.errors import PlanError
 from harness.plan.load import PLAN_FILE, find_plan_file, load_plan, parse_override
 from harness.plan.model import (
+    CAUSE_METRICS,
     CONTENTION_KINDS,
     DEFAULT_PHASES,
     ENVIRONMENT_KINDS,
+    ERROR_CAUSES,
     NETWORK_MODES,
     PHASE_METRICS,
     PHASE_NAMES,
+    REVERT_FAILURE_POLICIES,
     RUN_METRICS,
+    SWAP_STRATEGIES,
     ActionCall,
     CommandMigrations,
     Contention,
@@ -21,11 +25,12 @@ from harness.plan.model import (
     SqlMigrations,
     TimelinePhase,
 )
-from harness.plan.placeholders import placeholders
+from harness.plan.placeholders import PLACEHOLDERS, placeholders, release_python, runtime_env
 
 __all__ = [
-    "CONTENTION_KINDS", "DEFAULT_PHASES", "ENVIRONMENT_KINDS", "NETWORK_MODES", "PHASE_METRICS", "PHASE_NAMES",
-    "PLAN_FILE", "RUN_METRICS", "ActionCall", "CommandMigrations", "Contention", "Gate", "Migrations", "Plan",
-    "PlanError", "Release", "RunnerOptions", "SqlMigrations", "TimelinePhase", "find_plan_file", "load_plan",
-    "parse_override", "placeholders",
+    "ActionCall", "CAUSE_METRICS", "CONTENTION_KINDS", "CommandMigrations", "Contention", "DEFAULT_PHASES",
+    "ENVIRONMENT_KINDS", "ERROR_CAUSES", "Gate", "Migrations", "NETWORK_MODES", "PHASE_METRICS", "PHASE_NAMES",
+    "PLACEHOLDERS", "PLAN_FILE", "Plan", "PlanError", "REVERT_FAILURE_POLICIES", "RUN_METRICS", "Release",
+    "RunnerOptions", "SWAP_STRATEGIES", "SqlMigrations", "TimelinePhase", "find_plan_file", "load_plan",
+    "parse_override", "placeholders", "release_python", "runtime_env",
 ]

@@ -5,6 +5,7 @@ Every problem is one PlanError naming the file, the key and what is wrong; unkno
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from dataclasses import replace
@@ -13,13 +14,16 @@ from typing import Any
 
 from harness.core.errors import PlanError
 from harness.plan.model import (
+    CAUSE_METRICS,
     CONTENTION_KINDS,
     DEFAULT_PHASES,
     ENVIRONMENT_KINDS,
+    ERROR_CAUSES,
     NETWORK_MODES,
     PHASE_METRICS,
     RESERVED_PHASES,
     RUN_METRICS,
+    SWAP_STRATEGIES,
     TRANSACTION_MODES,
     ActionCall,
     CommandMigrations,
@@ -32,6 +36,7 @@ from harness.plan.model import (
     SqlMigrations,
     TimelinePhase,
 )
+from harness.plan.placeholders import template_problem
 from harness.plan.reader import MISSING, Table, did_you_mean
 
 PLAN_FILE = "rehearsal.toml"
@@ -39,6 +44,8 @@ SECTIONS = ("scenario", "environment", "versions", "service", "releases", "seed"
             "observe", "rollback", "gates", "upgrade", "contention")
 NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,62}$")
+EXTENSION_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$")
 
 
 def find_plan_file(target: str | Path) -> Path:
@@ -118,19 +125,26 @@ def _build(path: Path, raw: dict[str, Any], overrides: dict[str, Any]) -> Plan:
     if not DATABASE_NAME.match(database):
         raise env.error("database", f"must be a plain database name (letters, digits, _ and -, at most 63), "
                         f"got {database!r}")
+    postgres_version = env.integer("postgres_version", None, minimum=9, maximum=99)
+    extensions = env.strings("extensions", [])
+    for extension in extensions:
+        if not EXTENSION_NAME.match(extension):
+            raise env.error("extensions", f"{extension!r} is not an extension name (as in CREATE EXTENSION)")
     env.done()
 
     service = root.table("service")
     default_command = service.command("command", None)
-    health_path = service.string("health_path", "/health")
-    if not health_path.startswith("/"):
-        raise service.error("health_path", f"must start with '/', got {health_path!r}")
+    health_path = _health_path(service, "/health")
     service_env = service.str_map("env")
     start_timeout_s = service.number("start_timeout_s", 30.0, maximum=3600)
     stop_timeout_s = service.number("stop_timeout_s", 10.0, maximum=3600)
+    swap = service.string("swap", "restart", SWAP_STRATEGIES)
     service.done()
+    _check_templates(service, "command", [default_command] if default_command else [], "service")
+    for entry, value in service_env.items():
+        _check_template(service, f"env.{entry}", value, "service", in_command=False)
 
-    releases = _releases(root.table("releases", required=True), default_command, base, runner)
+    releases = _releases(root.table("releases", required=True), default_command, base, runner, health_path)
 
     versions = root.table("versions", required=True)
     from_version, to_version = versions.string("from"), versions.string("to")
@@ -145,6 +159,7 @@ def _build(path: Path, raw: dict[str, Any], overrides: dict[str, Any]) -> Plan:
     seed_command = seed.command("command", None)
     seed_rows = seed.integer("rows", 1000)
     seed.done()
+    _check_templates(seed, "command", [seed_command] if seed_command else [], "seed")
 
     load = root.table("load")
     locustfile = _existing(load, "locustfile", load.string("locustfile"), base, is_dir=False)
@@ -152,6 +167,8 @@ def _build(path: Path, raw: dict[str, Any], overrides: dict[str, Any]) -> Plan:
     spawn_rate = load.number("spawn_rate", 10.0)
     load_env = load.str_map("env")
     load.done()
+    for entry, value in load_env.items():
+        _check_template(load, f"env.{entry}", value, "load", in_command=False)
 
     timeline = _timeline(root, root.table("phases"))
 
@@ -161,6 +178,8 @@ def _build(path: Path, raw: dict[str, Any], overrides: dict[str, Any]) -> Plan:
 
     rollback = root.table("rollback")
     rollback_tables = rollback.strings("tables", [])
+    rollback_keys = _columns_per_table(rollback, "keys", rollback_tables)
+    rollback_ignore = _columns_per_table(rollback, "ignore_columns", rollback_tables)
     rollback.done()
 
     phase_names = [phase.name for phase in timeline]
@@ -172,7 +191,8 @@ def _build(path: Path, raw: dict[str, Any], overrides: dict[str, Any]) -> Plan:
         users=users, spawn_rate=spawn_rate, load_env=load_env, timeline=timeline,
         lock_sample_interval_ms=lock_sample_interval_ms, rollback_tables=rollback_tables,
         gates=_gates(root, phase_names), runner=runner, contention=_contention(root, phase_names),
-        overrides=overrides,
+        overrides=overrides, postgres_version=postgres_version, extensions=extensions, swap=swap,
+        rollback_keys=rollback_keys, rollback_ignore=rollback_ignore,
     )
     plan.upgrade_path()  # raises when `to` does not upgrade from `from`
     plan.setup_path()
@@ -200,8 +220,68 @@ def _runner_options(table: Table, defaults: RunnerOptions) -> RunnerOptions:
     return replace(defaults, **values)
 
 
+def _health_path(table: Table, default: str | None) -> str | None:
+    """A path starting with '/', or false: no health endpoint (healthy once the port accepts connections)."""
+    value = table.value("health_path", (str, bool), default)
+    if value is True:
+        raise table.error("health_path", "must be a path starting with '/', or false (no health endpoint)")
+    if value is False or value is None:
+        return None
+    if not value.startswith("/"):
+        raise table.error("health_path", f"must start with '/' (or be false: no health endpoint), got {value!r}")
+    return str(value)
+
+
+def _python(table: Table, base: Path) -> Path | None:
+    """releases.X.python: an interpreter, or a virtualenv's directory (its bin/python), relative to the plan."""
+    relative = table.string("python", None)
+    if relative is None:
+        return None
+    candidate = Path(os.path.abspath(base / relative))  # not resolved: a venv's python is a symlink
+    if candidate.is_dir():
+        candidate = candidate / "bin" / "python"
+        if not candidate.exists():
+            raise table.error("python", f"{relative!r} is a directory without bin/python (not a virtualenv)")
+    if not candidate.exists():
+        raise table.error("python", f"interpreter or virtualenv {relative!r} does not exist (a virtualenv: "
+                          f"python -m venv {relative})")
+    if not os.access(candidate, os.X_OK):
+        raise table.error("python", f"{relative!r} is not executable")
+    return candidate
+
+
+def _check_template(table: Table, name: str, template: str, context: str, in_command: bool) -> None:
+    problem = template_problem(template, context, in_command)
+    if problem is not None:
+        raise table.error(name, problem)
+
+
+def _check_templates(table: Table, name: str, commands: list[list[str]], context: str) -> None:
+    for command in commands:
+        for word in command:
+            _check_template(table, name, word, context, in_command=True)
+
+
+def _columns_per_table(table: Table, name: str, tables: list[str]) -> dict[str, list[str]]:
+    """{ table = ["column", ...] } for tables of rollback.tables."""
+    spec = table.table(name)
+    result: dict[str, list[str]] = {}
+    for entry in spec.raw:
+        if entry not in tables:
+            raise spec.error(entry, f"not one of rollback.tables{did_you_mean(entry, tables)}")
+        columns = spec.strings(entry)
+        if not columns:
+            raise spec.error(entry, "must name at least one column")
+        for column in columns:
+            if not IDENTIFIER.match(column):
+                raise spec.error(entry, f"{column!r} is not a column name")
+        result[entry] = list(columns)
+    spec.done()
+    return result
+
+
 def _releases(table: Table, default_command: list[str] | None, base: Path,
-              runner: RunnerOptions) -> dict[str, Release]:
+              runner: RunnerOptions, health_path: str | None = "/health") -> dict[str, Release]:
     if not table.raw:
         raise table.error("", "no release defined")
     releases: dict[str, Release] = {}
@@ -215,11 +295,18 @@ def _releases(table: Table, default_command: list[str] | None, base: Path,
         if command is None:
             raise spec.error("command", "missing (set service.command or the release's command)")
         image = spec.string("image", None)
+        env = spec.str_map("env")
+        release_health = _health_path(spec, health_path) if spec.has("health_path") else health_path
+        python = _python(spec, base)
         migrations = _migrations(spec.table("migrations"), release_dir, base, runner) if spec.has("migrations") \
             else None
         spec.done()
+        _check_templates(spec, "command", [command], "service")
+        for entry, value in env.items():
+            _check_template(spec, f"env.{entry}", value, "service", in_command=False)
         releases[version] = Release(version=version, dir=release_dir, upgrades_from=upgrades_from,
-                                    migrations=migrations, command=command, image=image)
+                                    migrations=migrations, command=command, image=image, env=env,
+                                    health_path=release_health, python=python)
     return releases
 
 
@@ -234,10 +321,14 @@ def _migrations(table: Table, release_dir: Path, base: Path, runner: RunnerOptio
     if not (table.has("up") and table.has("down")):
         raise table.error("", "needs 'sql' = DIR, or both 'up' and 'down' commands")
     up, down = table.command("up"), table.command("down")
+    sql_command, down_sql_command = table.command("sql_command", None), table.command("down_sql_command", None)
     cwd = _existing(table, "cwd", table.string("cwd", "."), base, is_dir=True)
     table.done()
     assert up is not None and down is not None
-    return CommandMigrations(up=up, down=down, cwd=cwd)
+    for name, command in (("up", up), ("down", down), ("sql_command", sql_command),
+                          ("down_sql_command", down_sql_command)):
+        _check_templates(table, name, [command] if command else [], "migration")
+    return CommandMigrations(up=up, down=down, cwd=cwd, sql_command=sql_command, down_sql_command=down_sql_command)
 
 
 def _timeline(root: Table, phases: Table) -> tuple[TimelinePhase, ...]:
@@ -296,12 +387,16 @@ def _gates(root: Table, phase_names: list[str]) -> list[Gate]:
         if phase is not None and metric in RUN_METRICS:
             raise spec.error("phase", f"{metric} is measured over the whole run, not per phase")
         endpoint = spec.string("endpoint", None)
+        cause = spec.string("cause", None, ERROR_CAUSES) if spec.has("cause") else None
+        if cause is not None and metric not in CAUSE_METRICS:
+            raise spec.error("cause", f"only {' and '.join(CAUSE_METRICS)} count failed requests by cause")
         bounds = {b: spec.number(b, None, positive=False) for b in ("max", "min")}
         given = [b for b, v in bounds.items() if v is not None]
         if len(given) != 1:
             raise spec.error("", "needs exactly one of 'max' or 'min'")
         spec.done()
-        gates.append(Gate(metric=metric, phase=phase, endpoint=endpoint, max=bounds["max"], min=bounds["min"]))
+        gates.append(Gate(metric=metric, phase=phase, endpoint=endpoint, max=bounds["max"], min=bounds["min"],
+                          cause=cause))
     return gates
 
 

@@ -10,7 +10,12 @@ from harness.core.errors import PlanError
 
 ENVIRONMENT_KINDS = ("auto", "local", "docker")
 NETWORK_MODES = ("bridge", "host")
-PHASE_METRICS = ("p50_ms", "p95_ms", "p99_ms", "max_ms", "error_rate", "rps")
+PHASE_METRICS = ("p50_ms", "p95_ms", "p99_ms", "max_ms", "error_rate", "rps", "errors")
+# What a failed request is blamed on (result.causes): a gate on error_rate / errors may count one cause only.
+ERROR_CAUSES = ("swap", "migration", "service")
+CAUSE_METRICS = ("error_rate", "errors")
+SWAP_STRATEGIES = ("restart", "blue_green")
+REVERT_FAILURE_POLICIES = ("stay", "swap_back")
 RUN_METRICS = ("lock_wait_max_ms", "lock_wait_total_ms", "downtime_s", "rollback_safe", "migration_errors")
 TRANSACTION_MODES = ("as_written", "statement", "file")
 CONTENTION_KINDS = ("idle_in_transaction", "long_transaction", "long_query")
@@ -52,11 +57,16 @@ class SqlMigrations:
 
 @dataclass(frozen=True)
 class CommandMigrations:
-    """A migration tool's commands (alembic upgrade / downgrade, flyway, a script), run in `cwd`."""
+    """A migration tool's commands (alembic upgrade / downgrade, flyway, a script), run in `cwd`.
+
+    `sql_command` / `down_sql_command` print, without touching a database, the SQL that up / down would run
+    (e.g. `alembic upgrade A:B --sql`): what `rehearse lint` reads."""
 
     up: list[str]
     down: list[str]
     cwd: Path
+    sql_command: list[str] | None = None
+    down_sql_command: list[str] | None = None
 
 
 Migrations = SqlMigrations | CommandMigrations | None
@@ -70,6 +80,17 @@ class Release:
     migrations: Migrations
     command: list[str]
     image: str | None = None
+    env: dict[str, str] = field(default_factory=dict)  # over service.env, for this release's service
+    health_path: str | None = "/health"  # None: no health endpoint, healthy once its port accepts connections
+    python: Path | None = None  # interpreter of this release's commands ({python}); None: the harness's own
+
+    @property
+    def venv(self) -> Path | None:
+        """The virtualenv `python` belongs to (its bin/ goes first on PATH), if it is one."""
+        if self.python is None:
+            return None
+        root = self.python.parent.parent
+        return root if (root / "pyvenv.cfg").is_file() else None
 
 
 @dataclass(frozen=True)
@@ -79,10 +100,11 @@ class Gate:
     endpoint: str | None
     max: float | None
     min: float | None
+    cause: str | None = None  # error_rate / errors: count only the failed requests blamed on this cause
 
     @property
     def name(self) -> str:
-        where = ",".join(x for x in (self.phase, self.endpoint) if x)
+        where = ",".join(x for x in (self.phase, self.endpoint, f"cause={self.cause}" if self.cause else None) if x)
         bound = f"<= {self.max:g}" if self.max is not None else f">= {self.min:g}"
         return f"{self.metric}{f'[{where}]' if where else ''} {bound}"
 
@@ -126,7 +148,7 @@ class Plan:
     from_version: str
     to_version: str
     releases: dict[str, Release]
-    health_path: str
+    health_path: str | None  # None: no health endpoint (releases may say otherwise)
     service_env: dict[str, str]
     start_timeout_s: float
     stop_timeout_s: float
@@ -143,6 +165,11 @@ class Plan:
     runner: RunnerOptions = field(default_factory=RunnerOptions)
     contention: list[Contention] = field(default_factory=list)
     overrides: dict[str, Any] = field(default_factory=dict)  # the --set values this plan was loaded with
+    postgres_version: int | None = None  # the server's major version (production's); None: whatever is found
+    extensions: list[str] = field(default_factory=list)  # contrib / extensions the server must offer
+    swap: str = "restart"  # one of SWAP_STRATEGIES
+    rollback_keys: dict[str, list[str]] = field(default_factory=dict)  # table -> natural key columns
+    rollback_ignore: dict[str, list[str]] = field(default_factory=dict)  # table -> columns not compared
 
     @property
     def dir(self) -> Path:

@@ -90,13 +90,21 @@ class Step:
 
 @dataclass(frozen=True)
 class Swap:
-    """The service swapped from one release to another: stopped at, healthy again at (epoch seconds)."""
+    """The service swapped from one release to another: stopped at, healthy again at (epoch seconds).
+
+    `strategy`: restart (stopped_at..healthy_at is the gap) or blue_green (the proxy switched at stopped_at =
+    healthy_at: no gap). started_at..ended_at is the whole swap window, the old version's drain and stop
+    included; in_flight_at_stop: requests still in flight on the old version when it was stopped."""
 
     phase: str
     from_version: str
     to_version: str
     stopped_at: float
     healthy_at: float
+    strategy: str = "restart"
+    started_at: float | None = None
+    ended_at: float | None = None
+    in_flight_at_stop: int = 0
 
     @property
     def downtime_s(self) -> float:

@@ -7,6 +7,7 @@ the outcome is returned, never attached to an exception. The report is built fro
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 import traceback
 from collections.abc import Callable
@@ -14,10 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.core.errors import EnvironmentFailure, InputError, MigrationError
+from harness.core.processes import RUN_ID_ENV
 from harness.core.signals import held_signals
 from harness.core.streams import JsonLines
 from harness.core.text import one_line, redact
 from harness.environments.select import open_environment
+from harness.environments.server import installed_extensions, server_facts
 from harness.events import Events
 from harness.load.launcher import Load
 from harness.observe.base import ObserverContext
@@ -95,6 +98,7 @@ def _run(plan: Plan, phases: list[PlannedPhase], kind: str, run: RunDir, log: Ru
     database = env.start_database()
     secrets.append(database.password)
     timing("database_start_s", t0)
+    server = server_facts(database, plan.extensions) | {"source": getattr(env, "server_source", env.name)}
 
     statements = JsonLines(run.stream("statements.jsonl"))
     stack.callback(statements.close)
@@ -110,11 +114,14 @@ def _run(plan: Plan, phases: list[PlannedPhase], kind: str, run: RunDir, log: Ru
     timing("schema_setup_s", t0)
     seeded = seed(plan, database, run.log("seed.log"), run.run_id)
     log.write("timing", name="seed_s", seconds=seeded)
-    say(f"database ready: schema {plan.from_version}, seeded in {seeded:.1f}s")
+    log.write("server", server, extensions_installed=installed_extensions(database))
+    say(f"database ready: PostgreSQL {server['version']}, schema {plan.from_version}, seeded in {seeded:.1f}s")
 
     t0 = time.monotonic()
     old = plan.releases[plan.from_version]
-    url = service.start(env, plan, old)
+    control = service.service_control(env, plan, run.log("proxy.log"), {**os.environ, RUN_ID_ENV: run.run_id})
+    stack.callback(control.close)
+    url = control.start(old)
     timing("service_start_s", t0)
 
     context = ObserverContext(plan, database, run, events, report_error, say)
@@ -133,7 +140,7 @@ def _run(plan: Plan, phases: list[PlannedPhase], kind: str, run: RunDir, log: Ru
 
     phase_stream = JsonLines(run.stream(clock.STREAM))
     stack.callback(phase_stream.close)
-    rehearsal = Rehearsal(plan, env, database, migrator, events, log, say, serving=old)
+    rehearsal = Rehearsal(plan, env, database, migrator, events, log, say, serving=old, control=control)
     phase_clock = clock.PhaseClock(phase_stream, events)
     for planned in phases:
         with phase_clock.phase(planned.name, rehearsal.serving.version) as phase:

@@ -11,6 +11,7 @@ from harness.events import Events
 from harness.plan import Plan, Release
 from harness.records.run import Phase
 from harness.rundir import RunLog
+from harness.service.swap import ServiceControl
 from harness.upgrade.migrate import Migrator
 
 
@@ -30,6 +31,8 @@ class Rehearsal:
     serving: Release  # the release the service runs now
     phase: Phase | None = None  # the phase running now
     upgrade_failed: bool = False  # the last migrate failed (and was not reverted since)
+    control: ServiceControl | None = None  # how the service is swapped (plan service.swap)
+    revert_failed: str | None = None  # the on_failure policy of the last revert, when it failed
 
     @property
     def old(self) -> Release:

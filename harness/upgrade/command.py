@@ -30,10 +30,12 @@ class CommandRunner:
         self.run_id, self.events = run_id, events
 
     def run(self, argv: list[str], cwd: Path, values: dict[str, str], phase: str, version: str, direction: str,
-            seq: int = 0) -> int:
-        """Run `argv` to completion; returns the next sequence number. Raises MigrationError when it fails."""
+            seq: int = 0, extra_env: dict[str, str] | None = None) -> int:
+        """Run `argv` to completion (`values` fill its placeholders; `extra_env` is the release's runtime);
+        returns the next sequence number. Raises MigrationError when it fails."""
         argv = [expand(part, values | {"dsn": self.database.dsn()}) for part in argv]
-        env = {**os.environ, RUN_ID_ENV: self.run_id, **self.database.libpq_env(MIGRATION_APPLICATION),
+        env = {**os.environ, RUN_ID_ENV: self.run_id, **(extra_env or {}),
+               **self.database.libpq_env(MIGRATION_APPLICATION),
                "PGOPTIONS": f"{os.environ.get('PGOPTIONS', '')} {STATEMENT_LOGGING_OPTIONS}".strip()}
         shown = redact(" ".join(argv), self.database.password)
         seq += 1

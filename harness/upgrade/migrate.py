@@ -9,7 +9,7 @@ from harness.core.database import Database
 from harness.core.poller import Report
 from harness.core.streams import JsonLines
 from harness.events import Events
-from harness.plan import CommandMigrations, Plan, Release, SqlMigrations, placeholders
+from harness.plan import CommandMigrations, Plan, Release, SqlMigrations, placeholders, runtime_env
 from harness.records.run import Step
 from harness.upgrade.command import CommandRunner
 from harness.upgrade.sql import SqlRunner, migration_files
@@ -26,7 +26,7 @@ class Migrator:
 
     def __init__(self, plan: Plan, database: Database, stream: JsonLines, log_path: Path, run_id: str,
                  events: Events, report: Report) -> None:
-        self.plan, self.stream, self.events = plan, stream, events
+        self.plan, self.stream, self.events, self.database = plan, stream, events, database
         self.steps: list[Step] = []
         self.applied: list[Applied] = []
         self.sql = SqlRunner(database, self._record, plan.runner, report)
@@ -49,8 +49,8 @@ class Migrator:
             elif isinstance(migrations, CommandMigrations):
                 # A tool may have applied part of its revisions before failing: its down command reverts them.
                 self.applied.append(Applied(release, None))
-                self.seq = self.command.run(migrations.up, migrations.cwd, placeholders(self.plan, release),
-                                            phase, release.version, "up", self.seq)
+                self.seq = self.command.run(migrations.up, migrations.cwd, self._values(release), phase,
+                                            release.version, "up", self.seq, runtime_env(release))
 
     def revert(self, phase: str) -> None:
         """Down-migrate everything `apply` applied, newest first. Raises MigrationError on the first failure."""
@@ -61,9 +61,14 @@ class Migrator:
                 down = item.up_file.with_name(item.up_file.name.replace(".up.sql", ".down.sql"))
                 self._sql(down, item.release, phase, "down")
             elif isinstance(migrations, CommandMigrations):
-                self.seq = self.command.run(migrations.down, migrations.cwd, placeholders(self.plan, item.release),
-                                            phase, item.release.version, "down", self.seq)
+                self.seq = self.command.run(migrations.down, migrations.cwd, self._values(item.release), phase,
+                                            item.release.version, "down", self.seq, runtime_env(item.release))
             self.applied.pop()
+
+    def _values(self, release: Release) -> dict[str, str]:
+        """Every placeholder of a migration command: the release's ({version}, {release_dir}, {python}) and
+        the database's ({dsn}, {db_host}, ...)."""
+        return placeholders(self.plan, release, self.database)
 
     def _sql(self, path: Path, release: Release, phase: str, direction: str) -> None:
         migrations = release.migrations

@@ -30,12 +30,16 @@ class Swap:
 
 
 def swap_to(rehearsal: Rehearsal, release: Release) -> str:
-    """Stop-then-start swap to `release`, announced and logged; returns the downtime as a note."""
+    """Swap to `release` by the plan's strategy, announced and logged; returns the downtime as a note."""
     phase = rehearsal.phase_name
     old = rehearsal.serving
     rehearsal.events.swap_started.fire(phase=phase, from_version=old.version, to_version=release.version)
-    done = service.swap(rehearsal.env, rehearsal.plan, old, release, phase)
+    control = rehearsal.control or service.ServiceControl(rehearsal.env, rehearsal.plan)
+    done = control.swap(old, release, phase)
     rehearsal.serving = release
     rehearsal.log.write("swap", done)
     rehearsal.events.swap_ended.fire(swap=done)
+    if done.strategy == "blue_green":
+        return (f"{old.version} -> {release.version} blue_green: switched with no gap, old version drained and "
+                f"stopped in {(done.ended_at or done.stopped_at) - done.stopped_at:.2f} s")
     return f"{old.version} -> {release.version} in {done.downtime_s:.2f} s"
