@@ -11,8 +11,9 @@ LOCK_WATCHER_APPLICATION = "rehearse-lock-watcher"
 CONTENTION_APPLICATION = "rehearse-contention"
 CHECK_APPLICATION = "rehearse-check"
 
-# The server's log_line_prefix: epoch, pid, application. observe.statement_log parses lines back with it.
-LOG_LINE_PREFIX = "%n [%p] %a: "
+# The server's log_line_prefix: epoch, pid, SQLSTATE, application. observe.server_log parses lines back with it,
+# so that the errors the service's backends hit are known without the service saying so.
+LOG_LINE_PREFIX = "%n [%p] %e %a: "
 # Given to migration tools through PGOPTIONS: the server logs every statement they run, with its duration.
 STATEMENT_LOGGING_OPTIONS = "-c log_min_duration_statement=0"
 
@@ -31,5 +32,8 @@ SQLSTATE_MEANINGS = {
     "22P02": "invalid text representation",
     "23502": "not-null violation",
     "23505": "unique violation",
+    "23503": "foreign key violation",
+    "0A000": "feature not supported (a missing extension?)",
+    "42804": "datatype mismatch (schema mismatch)",
     "53300": "too many connections",
 }

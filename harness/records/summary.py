@@ -36,6 +36,7 @@ class PhaseFigures:
     p95_ms: float | None
     p99_ms: float | None
     max_ms: float | None
+    errors_by_cause: dict[str, int] = field(default_factory=dict)  # swap, migration, service (result.causes)
 
 
 @dataclass
@@ -51,6 +52,7 @@ class EndpointFigures:
     p95_ms: float | None
     p99_ms: float | None
     max_ms: float | None
+    errors_by_cause: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -103,7 +105,7 @@ class Offender:
 
 @dataclass
 class ErrorGroup:
-    """Failed requests of one phase, endpoint and SQLSTATE."""
+    """Failed requests of one phase, endpoint, SQLSTATE and cause."""
 
     phase: str
     name: str
@@ -111,6 +113,10 @@ class ErrorGroup:
     meaning: str
     errors: int
     status: int
+    cause: str = "service"  # swap, migration, service (result.causes)
+    statuses: dict[str, int] = field(default_factory=dict)  # HTTP status -> count ("0": no response)
+    sqlstate_source: str | None = None  # response, server log (None: no SQLSTATE known)
+    steps: list[int] = field(default_factory=list)  # seqs of the migration steps blamed
 
 
 @dataclass
@@ -159,6 +165,23 @@ class SwapFigures:
     phase: str | None = None
     stopped_at: float | None = None
     healthy_at: float | None = None
+    strategy: str = "restart"  # restart | blue_green
+    started_at: float | None = None  # the swap window (blue_green: the new version's start to the old one's stop)
+    ended_at: float | None = None
+    in_flight_at_stop: int = 0  # blue_green: requests still in flight on the old version when it was stopped
+    failed_requests: int = 0  # failed requests blamed on this swap (cause swap)
+
+
+@dataclass
+class ServerFacts:
+    """The PostgreSQL server that ran: its version, where it came from, the extensions required and created."""
+
+    version: str
+    version_num: int
+    major: int
+    source: str  # the binaries (local) or the image (docker)
+    extensions_required: list[str]
+    extensions_installed: list[str]  # "name version", once the from-version schema was set up
 
 
 @dataclass
@@ -241,6 +264,13 @@ class Summary:
     upgrades: list[UpgradeFigures] = field(default_factory=list)
     stopped: Stop | None = None
     reached_phase: str | None = None  # the last phase that started
+    server: ServerFacts | None = None
+    migration_errors: int = 0  # migration steps (statements, commands) that failed, setup excluded
+
+
+def failed_steps(statements: list[StatementFigures]) -> int:
+    """Migration steps that failed: SQL statements and commands (a command's traced statements count in it)."""
+    return sum(1 for s in statements if s.error and s.origin != "traced")
 
 
 def to_json(summary: Summary) -> dict[str, Any]:

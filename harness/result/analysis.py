@@ -21,8 +21,11 @@ from harness.records.summary import (
     Offender,
     PhaseFigures,
     StatementFigures,
+    SwapFigures,
     UpgradeFigures,
+    failed_steps,
 )
+from harness.result import causes
 from harness.result.frames import Frames
 
 PERCENTILES = {"p50_ms": 50, "p95_ms": 95, "p99_ms": 99}
@@ -39,6 +42,8 @@ def latency_stats(requests: pd.DataFrame, seconds: float | None = None) -> dict[
     for key, q in PERCENTILES.items():
         stats[key] = float(np.percentile(latencies, q)) if count else None
     stats["max_ms"] = float(latencies.max()) if count else None
+    if "cause" in requests:
+        stats["errors_by_cause"] = _counts(requests.loc[requests["error"].notna(), "cause"].dropna())
     return stats
 
 
@@ -217,18 +222,41 @@ def _blame_window_starts(steps: pd.DataFrame) -> dict[Any, float]:
 
 
 def error_table(frames: Frames) -> list[ErrorGroup]:
-    """Failed requests per phase, endpoint and SQLSTATE (from the response body; "http" when none given)."""
+    """Failed requests per phase, endpoint, SQLSTATE (from the response body or the server log; "http" when
+    neither knows one) and cause, with every HTTP status seen (0: no response) and the migration steps blamed."""
     order = {name: i for i, name in enumerate(phase_names(frames))}
     requests = frames.requests
     failed = requests[requests["error"].notna() & requests["phase"].isin(order)]
     if failed.empty:
         return []
-    grouped = failed.assign(sqlstate=failed["sqlstate"].fillna("http")).groupby(
-        ["phase", "name", "sqlstate"], as_index=False).agg(errors=("start", "size"), status=("status", "max"))
-    rows = [ErrorGroup(phase=str(r.phase), name=str(r.name), sqlstate=str(r.sqlstate),
-                       meaning=SQLSTATE_MEANINGS.get(str(r.sqlstate), ""), errors=int(r.errors), status=int(r.status))
-            for r in grouped.itertuples()]
-    return sorted(rows, key=lambda r: (order[r.phase], -r.errors))
+    failed = failed.assign(sqlstate=_filled(failed["sqlstate"], "http"), cause=_filled(failed["cause"], "service"))
+    rows = []
+    for (phase, name, sqlstate, cause), group in failed.groupby(["phase", "name", "sqlstate", "cause"], sort=False):
+        statuses = {str(k): int(v) for k, v in group["status"].value_counts().sort_index().items()}
+        sources = group["sqlstate_source"].dropna()
+        rows.append(ErrorGroup(phase=str(phase), name=str(name), sqlstate=str(sqlstate),
+                               meaning=SQLSTATE_MEANINGS.get(str(sqlstate), ""), errors=len(group),
+                               status=int(group["status"].max()), cause=str(cause), statuses=statuses,
+                               sqlstate_source=str(sources.mode().iloc[0]) if len(sources) else None,
+                               steps=sorted({int(s) for s in group["cause_step"].dropna()})))
+    return sorted(rows, key=lambda r: (order[r.phase], -r.errors, r.name, r.sqlstate))
+
+
+def swap_failures(frames: Frames, swap: SwapFigures) -> int:
+    """Failed requests blamed on `swap` (cause swap, in flight during its window)."""
+    requests = frames.requests
+    if requests.empty or swap.started_at is None:
+        return 0
+    start = requests["start"]
+    end = start + requests["latency_ms"].fillna(0) / 1000
+    ended = (swap.ended_at or swap.healthy_at or swap.started_at) + causes.SWAP_GRACE_S
+    during = (start <= ended) & (end >= swap.started_at)
+    return int(((requests["cause"] == "swap") & during).sum())
+
+
+def migration_errors(statements: list[StatementFigures]) -> int:
+    """Migration steps that failed: SQL statements and commands (what a command ran is counted in it)."""
+    return failed_steps(statements)
 
 
 def top_offenders(statements: list[StatementFigures], limit: int = 5) -> list[Offender]:
@@ -256,6 +284,10 @@ def upgrade_table(statements: list[StatementFigures], phases: list[PhaseFigures]
             failed_requests=sum(s.failed_requests for s in steps),
             p99_ms=by_phase[phase.name].p99_ms, errors=by_phase[phase.name].errors))
     return rows
+
+
+def _filled(values: pd.Series, default: str) -> pd.Series:
+    return values.astype(object).where(values.notna(), default)
 
 
 def _lock_texts(locks: list[Lock] | None) -> list[str] | None:

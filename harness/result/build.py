@@ -11,7 +11,7 @@ from harness.core.streams import read_json_lines
 from harness.inject.contention import STREAM as CONTENTION_STREAM
 from harness.plan import Plan
 from harness.records.run import ActionRecord, ContentionRecord, RollbackResult, Stop
-from harness.records.summary import LoadSettings, Summary, SwapFigures, TimelineEntry
+from harness.records.summary import LoadSettings, ServerFacts, Summary, SwapFigures, TimelineEntry
 from harness.result import analysis
 from harness.result.frames import Frames, load_frames
 from harness.result.lint_check import check_statements
@@ -35,6 +35,7 @@ class RunFacts:
     stop: Stop | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
     plan: str | None = None
+    server: ServerFacts | None = None
 
 
 def read_facts(run: RunDir) -> RunFacts:
@@ -51,7 +52,16 @@ def read_facts(run: RunDir) -> RunFacts:
         elif event == "swap":
             facts.swaps.append(SwapFigures(from_version=row["from_version"], to_version=row["to_version"],
                                            downtime_s=row["healthy_at"] - row["stopped_at"], phase=row.get("phase"),
-                                           stopped_at=row["stopped_at"], healthy_at=row["healthy_at"]))
+                                           stopped_at=row["stopped_at"], healthy_at=row["healthy_at"],
+                                           strategy=row.get("strategy", "restart"),
+                                           started_at=row.get("started_at", row["stopped_at"]),
+                                           ended_at=row.get("ended_at", row["healthy_at"]),
+                                           in_flight_at_stop=int(row.get("in_flight_at_stop") or 0)))
+        elif event == "server":
+            facts.server = ServerFacts(version=str(row.get("version", "")), version_num=int(row.get("version_num", 0)),
+                                       major=int(row.get("major", 0)), source=str(row.get("source", "")),
+                                       extensions_required=list(row.get("extensions_required") or []),
+                                       extensions_installed=list(row.get("extensions_installed") or []))
         elif event == "action":
             facts.actions.append(ActionRecord(**row))
         elif event == "observer_error":
@@ -77,6 +87,8 @@ def build_summary(plan: Plan, run: RunDir) -> tuple[Summary, Frames]:
         safe=False, checked=False, error=None if any(a.name == "revert" for p in plan.timeline for a in p.actions)
         else "the timeline has no revert")
     contention = [ContentionRecord(**row) for row in read_json_lines(run.stream(CONTENTION_STREAM))]
+    for swap in facts.swaps:
+        swap.failed_requests = analysis.swap_failures(frames, swap)
     summary = Summary(
         scenario=plan.scenario, from_version=plan.from_version, to_version=plan.to_version,
         environment=facts.environment, verdict="fail", exit_code=1,
@@ -108,5 +120,7 @@ def build_summary(plan: Plan, run: RunDir) -> tuple[Summary, Frames]:
         upgrades=analysis.upgrade_table(statements, phases),
         stopped=facts.stop,
         reached_phase=phases[-1].name if phases else None,
+        server=facts.server,
+        migration_errors=analysis.migration_errors(statements),
     )
     return summary, frames

@@ -11,10 +11,14 @@ import pandas as pd
 from harness.core.postgres import MIGRATION_APPLICATION
 from harness.core.streams import read_json_lines
 from harness.observe.migration_backends import statements_from_samples
+from harness.observe.server_log import server_errors
 from harness.observe.statement_log import logged_statements
-from harness.rundir import RunDir
+from harness.result import causes
+from harness.result.server_errors import correlate
+from harness.rundir import RUN_LOG, RunDir
 
-REQUEST_COLUMNS = ["start", "phase", "name", "method", "status", "latency_ms", "bytes", "error", "sqlstate", "worker"]
+REQUEST_COLUMNS = ["start", "phase", "name", "method", "status", "latency_ms", "bytes", "error", "sqlstate", "worker",
+                   "sqlstate_source", "cause", "cause_step"]
 LOCK_COLUMNS = ["sampled_at", "phase", "pid", "state", "wait_event_type", "wait_event", "mode", "locktype",
                 "relation", "waiting_s", "blocked_by", "root_blocker", "chain_depth", "application_name", "query",
                 "root_application", "root_query", "root_state"]
@@ -50,14 +54,20 @@ def load_frames(run: RunDir) -> Frames:
     phases = phase_frame(run.stream("phases.jsonl"))
     requests = request_frame(run.stream("requests.csv"))
     requests.insert(1, "phase", tag_phases(requests["start"], phases))
-    requests = requests[REQUEST_COLUMNS]
+    requests = correlate(requests, server_errors(run.log("postgres.log")))
     locks = pd.DataFrame(read_json_lines(run.stream("locks.jsonl")), columns=[c for c in LOCK_COLUMNS if c != "phase"])
     locks.insert(1, "phase", tag_phases(locks["sampled_at"], phases))
     steps = read_json_lines(run.stream("statements.jsonl"))
     traced = traced_command_statements(steps, read_json_lines(run.stream("migration_backends.jsonl")),
                                        logged_statements(run.log("postgres.log"), MIGRATION_APPLICATION))
-    statements = pd.DataFrame(steps + traced, columns=STATEMENT_COLUMNS)
-    return Frames(requests, _typed_locks(locks), _typed_statements(statements), phases)
+    statements = _typed_statements(pd.DataFrame(steps + traced, columns=STATEMENT_COLUMNS))
+    facts = read_json_lines(run.stream(RUN_LOG))
+    run_end = max([float(r["at"]) for r in facts if "at" in r] + [float(requests["start"].max() or 0)
+                                                                   if len(requests) else 0.0])
+    requests = causes.attribute(requests, statements,
+                                causes.swap_windows([r for r in facts if r.get("event") == "swap"]),
+                                causes.mismatch_windows([r for r in facts if r.get("event") == "action"], run_end))
+    return Frames(requests[REQUEST_COLUMNS], _typed_locks(locks), statements, phases)
 
 
 def traced_command_statements(steps: list[dict], samples: list[dict], logged: list[dict]) -> list[dict]:

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from harness.plan import PHASE_METRICS, Gate
-from harness.records.summary import GateResult, Summary
+from harness.records.summary import EndpointFigures, GateResult, PhaseFigures, Summary, failed_steps
 
 
 def observe(gate: Gate, summary: Summary) -> float | None:
     """The value a gate judges: per phase (and endpoint) when named, else the worst phase; run-wide metrics."""
     if gate.metric in PHASE_METRICS:
         if gate.endpoint:
-            rows = [(r.phase, getattr(r, gate.metric, None)) for r in summary.endpoints if r.name == gate.endpoint]
+            rows = [(r.phase, _value(gate, r)) for r in summary.endpoints if r.name == gate.endpoint]
         else:
-            rows = [(r.name, getattr(r, gate.metric, None)) for r in summary.phases]
+            rows = [(r.name, _value(gate, r)) for r in summary.phases]
         found = [float(v) for phase, v in rows if v is not None and gate.phase in (None, phase)]
         if not found:
             return None
@@ -22,8 +22,19 @@ def observe(gate: Gate, summary: Summary) -> float | None:
         "lock_wait_total_ms": summary.lock_waits.total_ms,
         "downtime_s": summary.downtime_s,
         "rollback_safe": 1.0 if summary.rollback.safe else 0.0,
-        "migration_errors": float(sum(1 for s in summary.statements if s.error)),
+        "migration_errors": float(failed_steps(summary.statements)),
     }[gate.metric]
+
+
+def _value(gate: Gate, figures: PhaseFigures | EndpointFigures) -> float | None:
+    """The metric of one phase (or endpoint); error_rate and errors count only `gate.cause` when it names one."""
+    if gate.cause is None:
+        value = getattr(figures, gate.metric, None)
+        return None if value is None else float(value)
+    errors = figures.errors_by_cause.get(gate.cause, 0)
+    if gate.metric == "errors":
+        return float(errors)
+    return errors / figures.requests if figures.requests else 0.0
 
 
 def evaluate(gates: list[Gate], summary: Summary) -> list[GateResult]:
