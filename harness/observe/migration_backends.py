@@ -7,6 +7,7 @@ and which locks it held. `statements_from_samples` turns the samples into one ro
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import psycopg
@@ -20,6 +21,16 @@ from harness.events import Events
 from harness.observe.base import ObserverContext
 
 STREAM = "migration_backends.jsonl"
+REWRITES_STREAM = "command_rewrites.jsonl"
+# Relations and their files before and after a command: what it rewrote (a new relfilenode), and the table of
+# each index. Another session cannot see a rewrite before it commits, so this is read around the whole command.
+RELATIONS_SQL = """
+SELECT c.oid, c.oid::regclass::text AS name, c.relfilenode, c.relkind,
+       CASE WHEN c.relkind IN ('i', 'I') THEN i.indrelid::regclass::text END AS table_name
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_index i ON i.indexrelid = c.oid
+WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND n.nspname NOT LIKE 'pg_temp%%'
+  AND c.relkind IN ('r', 'i', 'm', 'p', 't', 'I')
+"""
 BACKENDS_SQL = """
 SELECT extract(epoch FROM statement_timestamp())::float8 AS sampled_at, a.pid, a.state,
        extract(epoch FROM a.query_start)::float8 AS query_start,
@@ -67,7 +78,9 @@ class MigrationBackendsObserver:
     def __init__(self, context: ObserverContext) -> None:
         self.context = context
         self.out = JsonLines(context.run.stream(STREAM))
+        self.rewrites = JsonLines(context.run.stream(REWRITES_STREAM))
         self.tracer: BackendTracer | None = None
+        self.before: dict[int, dict[str, Any]] | None = None
 
     def attach(self, events: Events) -> None:
         events.migration_started.add_listener(self._started)
@@ -76,17 +89,40 @@ class MigrationBackendsObserver:
     def _started(self, command: list[str] | None, **_: Any) -> None:
         if command is None:  # SQL files: the SQL runner traces each statement itself
             return
+        self.before = self._relations()
+        self.started = time.time()
         self.tracer = BackendTracer(self.context.database, self.out, self.context.reporter(self.name))
         self.tracer.start(ready_timeout_s=10)
 
-    def _ended(self, **_: Any) -> None:
+    def _ended(self, phase: str | None = None, version: str | None = None, direction: str | None = None,
+               source: str | None = None, **_: Any) -> None:
         if self.tracer is not None:
             self.tracer.stop(5)
             self.tracer = None
+        before, self.before = self.before, None
+        after = self._relations() if before is not None else None
+        if before is not None and after is not None:
+            rewritten = [{"relation": row["name"], "is_index": row["relkind"] in ("i", "I"),
+                          "table": row["table_name"]}
+                         for oid, row in before.items()
+                         if oid in after and row["relfilenode"] and after[oid]["relfilenode"] not in
+                         (row["relfilenode"], 0)]
+            self.rewrites.write({"phase": phase, "version": version, "direction": direction, "source": source,
+                                 "started": self.started, "ended": time.time(), "rewrites": rewritten})
+
+    def _relations(self) -> dict[int, dict[str, Any]] | None:
+        try:
+            with psycopg.connect(self.context.database.dsn(), autocommit=True, row_factory=dict_row,
+                                 application_name=MIGRATION_TRACER_APPLICATION) as conn:
+                return {row["oid"]: row for row in conn.execute(RELATIONS_SQL)}
+        except psycopg.Error as exc:
+            self.context.report_error(self.name, f"could not read the catalog around a command: {exc}")
+            return None
 
     def close(self) -> None:
         self._ended()
         self.out.close()
+        self.rewrites.close()
 
 
 def statements_from_samples(samples: list[dict[str, Any]], interval_s: float = 0.02) -> list[dict[str, Any]]:

@@ -88,6 +88,8 @@ class StatementFigures:
     errors_by_endpoint: dict[str, int]
     lock_records: list[Lock] | None = None
     held_lock_records: list[Lock] | None = None
+    chatter: bool = False  # a driver's or tool's own statement (version check, SET, savepoint, bookkeeping)
+    blamed_waits: int = 0  # waits of others blamed on it because it took the lock they waited for
 
 
 @dataclass
@@ -170,6 +172,17 @@ class SwapFigures:
     ended_at: float | None = None
     in_flight_at_stop: int = 0  # blue_green: requests still in flight on the old version when it was stopped
     failed_requests: int = 0  # failed requests blamed on this swap (cause swap)
+
+
+@dataclass
+class FailedRevert:
+    """A revert whose down-migrations failed, its policy (revert on_failure), and what served afterwards."""
+
+    phase: str
+    on_failure: str  # stay | swap_back
+    error: str
+    serving_before: str  # the version serving when the revert failed
+    served_after: str  # the version serving at the end of that phase (stay: the same)
 
 
 @dataclass
@@ -266,6 +279,7 @@ class Summary:
     reached_phase: str | None = None  # the last phase that started
     server: ServerFacts | None = None
     migration_errors: int = 0  # migration steps (statements, commands) that failed, setup excluded
+    failed_reverts: list[FailedRevert] = field(default_factory=list)
 
 
 def failed_steps(statements: list[StatementFigures]) -> int:

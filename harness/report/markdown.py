@@ -16,6 +16,10 @@ def render_markdown(s: Summary) -> str:
     out.append(f"Environment `{s.environment}`, started {s.started}, {s.duration_s:.0f} s, "
                f"exit code {s.exit_code}." + (f" Incomplete: {s.incomplete}." if s.incomplete else "")
                + (f" Stopped in phase `{s.reached_phase}`." if s.stopped and s.reached_phase else ""))
+    if s.server is not None:
+        out += ["", f"Server: PostgreSQL {s.server.version} ({s.server.source})"
+                + (f"; extensions: {', '.join(s.server.extensions_installed)}" if s.server.extensions_installed
+                   else "") + "."]
     out += ["", "## Gates", "", _table(["gate", "limit", "observed", "result"], [
         [g.name, _num(g.limit), _num(g.observed), "pass" if g.passed else "**FAIL**"] for g in s.gates])
         if s.gates else "No gates in the plan."]
@@ -30,11 +34,24 @@ def render_markdown(s: Summary) -> str:
         out += ["", "Timeline: " + "; ".join(
             f"{a.phase}: {a.name}" + ("" if a.status == "ok" else f" **{a.status}**")
             + (f" ({a.message})" if a.message else "") for a in s.actions) + "."]
+    for f in s.failed_reverts:
+        out += ["", f"**Down-migrations failed** in {f.phase} ({f.error}); revert on_failure = {f.on_failure}: "
+                + (f"{f.served_after} kept serving, on the schema they left." if f.served_after == f.serving_before
+                   else f"{f.served_after} served from then on, on the schema they left (not the one it was "
+                   "written for).")]
     for c in s.contention:
         out += ["", f"Contention injected: {c.kind.replace('_', ' ')} on `{c.table}` from the start of "
                 f"{c.phase} for {c.seconds:g} s" + (f" (failed: {c.error})" if c.error else "") + "."]
     out += ["", f"Downtime (service swaps, stop to healthy): **{s.downtime_s:.2f} s**"
-            + "".join(f"; {w.from_version} -> {w.to_version}: {w.downtime_s:.2f} s" for w in s.swaps)]
+            + "".join(f"; {w.from_version} -> {w.to_version}: {w.downtime_s:.2f} s"
+                      + (f" ({w.strategy})" if w.strategy != "restart" else "")
+                      + (f", {_count(w.failed_requests, 'failed request')}" if w.failed_requests else "")
+                      for w in s.swaps)]
+    causes = [f"{p.name}: " + ", ".join(f"{cause} {n}" for cause, n in sorted(p.errors_by_cause.items()))
+              for p in s.phases if p.errors_by_cause]
+    if causes:
+        out += ["", "Failed requests by cause (swap window, migration, the service itself): " + "; ".join(causes)
+                + "."]
     if len(s.upgrades) > 1:
         out += ["", "## Migration phases side by side", "", _table(
             ["phase", "direction", "steps", "failed", "ms", "longest wait ms", "held-up requests", "failed requests",
@@ -46,22 +63,22 @@ def render_markdown(s: Summary) -> str:
             ["phase", "#", "statement", "held-up requests", "longest wait ms", "added p99 ms", "failed requests"],
             [[t.phase, t.seq, _sql(t.sql), t.blocked_requests, _num(t.max_wait_ms), _num(t.added_p99_ms),
               t.failed_requests] for t in s.top_offenders])]
-    visible = [t for t in s.statements if not _trivial(t)]
+    visible = [t for t in s.statements if not (t.chatter or _trivial(t))]
     hidden = len(s.statements) - len(visible)
     out += ["", "## Migration statements", "",
             "Locks: taken by the statement. Blocked backends: sessions whose lock wait began during the statement "
             "and involved the migration's backend. Held-up requests: requests started during the statement that "
             "took longer than their endpoint's baseline p99.", "", _table(
-                ["phase", "#", "statement", "ms", "result", "locks", "rewrites", "blocked backends",
-                 "longest wait ms", "held-up requests", "failed requests"],
+                ["phase", "#", "statement", "ms", "result", "locks", "held to COMMIT ms", "rewrites",
+                 "blocked backends", "longest wait ms", "held-up requests", "failed requests"],
                 [[t.phase, t.seq, _sql(t.sql), _num(t.duration_ms),
-                  f"{t.sqlstate or 'error'}: {t.error}" if t.error else "ok",
-                  ", ".join(str(x) for x in (t.lock_records or []) if not x.is_index),
+                  f"{_text(t.sqlstate) or 'error'}: {_text(t.error)}" if _text(t.error) else "ok",
+                  ", ".join(str(x) for x in (t.lock_records or []) if not x.is_index), _num(t.held_ms),
                   ", ".join(t.rewrites or []), t.blocked_backends, _num(t.max_wait_ms), t.blocked_requests,
                   t.failed_requests] for t in visible])]
     if hidden:
-        out += ["", f"{_count(hidden, 'statement')} of the migration tools' own (version checks, SHOW, savepoints) "
-                "took under 1 ms each and held nobody up; summary.json lists them."]
+        out += ["", f"{_count(hidden, 'statement')} of the migration tools' own (version checks, SHOW, SET, "
+                "savepoints, catalog reflection, their bookkeeping table) held nobody up; summary.json lists them."]
     if s.invalid_indexes:
         out += ["", f"Invalid indexes left behind by a failed build: {', '.join(s.invalid_indexes)}"]
     if s.lint_check:
@@ -73,8 +90,11 @@ def render_markdown(s: Summary) -> str:
               + (f" (held: {', '.join(c.held_locks)})" if c.held_locks != c.observed_locks else "") or "-",
               c.verdict + (f" ({'; '.join(c.differences)})" if c.differences else "")] for c in s.lint_check])]
     if s.errors:
-        out += ["", "## Errors", "", _table(["phase", "endpoint", "SQLSTATE", "meaning", "errors", "HTTP status"], [
-            [e.phase, e.name, e.sqlstate, e.meaning, e.errors, e.status or "no response"] for e in s.errors])]
+        out += ["", "## Errors", "", _table(
+            ["phase", "endpoint", "SQLSTATE", "meaning", "cause", "errors", "HTTP status"],
+            [[e.phase, e.name, e.sqlstate + (" (server log)" if e.sqlstate_source == "server log" else ""),
+              e.meaning, e.cause + (f" (#{', #'.join(map(str, e.steps))})" if e.steps else ""), e.errors,
+              _statuses(e.statuses) or (e.status or "no response")] for e in s.errors])]
     waits = s.lock_waits
     out += ["", "## Lock waits", "",
             f"{_count(waits.count, 'wait')}, longest {_num(waits.max_ms)} ms, {_num(waits.total_ms)} ms in total."]
@@ -115,6 +135,16 @@ def _trivial(statement: StatementFigures) -> bool:
     return (statement.origin == "traced" and statement.sql.split(" ", 1)[0].lower() in TOOL_CHATTER
             and (statement.duration_ms or 0) < 1 and not statement.lock_records
             and not (statement.blocked_backends or statement.blocked_requests or statement.failed_requests))
+
+
+def _statuses(statuses: dict[str, int]) -> str:
+    """Every HTTP status of a group with its count; 0 is a request that got no response (refused, reset)."""
+    return ", ".join(f"{'no response' if code == '0' else code} ×{n}" for code, n in statuses.items())
+
+
+def _text(value: Any) -> str | None:
+    """A value that may be missing (None or NaN) as text, or None."""
+    return None if value is None or (isinstance(value, float) and value != value) else str(value)
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from harness.core.postgres import MIGRATION_APPLICATION, SQLSTATE_MEANINGS
+from harness.core.tools import is_chatter
 from harness.records.run import Lock, locks_from_rows
 from harness.records.summary import (
     ChainLink,
@@ -167,12 +168,15 @@ def statement_table(frames: Frames) -> list[StatementFigures]:
     txn_end = steps.groupby("txn")["ended"].max() if steps["txn"].notna().any() else pd.Series(dtype=float)
     rows = []
     window_start = _blame_window_starts(steps)
+    holders = _lock_holders(steps, involved, window_start)
     for step in steps.itertuples():
         ended = step.ended if pd.notna(step.ended) else step.started
         begun = involved[(involved["waitstart"] > window_start[step.Index]) & (involved["waitstart"] <= ended)]
         # a command has no backend of its own: the tool's backends are known by their application name
         mine = begun["pid"] == step.pid if pd.notna(step.pid) else begun["application"] == MIGRATION_APPLICATION
-        others, own = begun[~mine], begun[mine]
+        # others' waits are blamed on the statement of the transaction that took the lock they wait for
+        others = involved.loc[[i for i, found in holders.items() if step.Index in found]]
+        own = begun[mine]
         started_during = (requests["start"] >= step.started) & (requests["start"] <= ended)
         held_up = started_during & (requests["latency_ms"] > bar) if len(others) else started_during & False
         failed = started_during & requests["error"].notna()
@@ -201,11 +205,73 @@ def statement_table(frames: Frames) -> list[StatementFigures]:
             errors_by_sqlstate=_counts(requests.loc[failed, "sqlstate"].fillna("http")),
             errors_by_endpoint=_counts(requests.loc[failed, "name"]),
             lock_records=taken, held_lock_records=held,
+            chatter=step.origin == "traced" and is_chatter(str(step.sql)) and not len(others)
+            and not bool(failed.sum()) and not _strong(taken),
+            blamed_waits=int(len(others) - len(others.index.intersection(begun.index))),
         ))
-    return sorted(rows, key=lambda r: (r.seq, r.started))
+    # execution order: by step; a command before the statements traced in it, those by their start
+    return sorted(rows, key=lambda r: (r.seq, r.origin == "traced", r.started))
+
+
+def _strong(locks: list[Lock] | None) -> bool:
+    """Locks stronger than what reads and writes take (a DDL's)."""
+    return any(LOCK_MODES.index(lock.mode) > 2 for lock in locks or [] if lock.mode in LOCK_MODES)
 
 
 BLAME_MARGIN_S = 0.01
+# pg_locks' modes, weakest first, and for each the modes it conflicts with (PostgreSQL, "Explicit Locking").
+LOCK_MODES = ("AccessShareLock", "RowShareLock", "RowExclusiveLock", "ShareUpdateExclusiveLock", "ShareLock",
+              "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock")
+_CONFLICTS = {0: {7}, 1: {6, 7}, 2: {4, 5, 6, 7}, 3: {3, 4, 5, 6, 7}, 4: {2, 3, 5, 6, 7}, 5: {2, 3, 4, 5, 6, 7},
+              6: {1, 2, 3, 4, 5, 6, 7}, 7: {0, 1, 2, 3, 4, 5, 6, 7}}
+
+
+def conflicts(held: str, wanted: str) -> bool:
+    """Whether a lock held in mode `held` blocks a request for mode `wanted` (unknown modes: no)."""
+    if held not in LOCK_MODES or wanted not in LOCK_MODES:
+        return False
+    return LOCK_MODES.index(held) in _CONFLICTS[LOCK_MODES.index(wanted)]
+
+
+def _lock_holders(steps: pd.DataFrame, involved: pd.DataFrame,
+                  window_start: dict[Any, float]) -> dict[Any, set[Any]]:
+    """Per wait of another backend (index of `involved`), the step blamed for it, per level (outer steps and
+    the statements traced in commands; a wait can be blamed at both): the step of the migration's transaction
+    that took a lock conflicting with the one waited for, on the same relation, even when an earlier statement
+    took it and the transaction held it to its COMMIT; failing that, the step running when the wait began."""
+    holders: dict[Any, set[Any]] = {}
+    blame: dict[tuple[Any, bool], Any] = {}
+    for traced, level in steps.groupby(steps["origin"] == "traced"):
+        ordered = level.sort_values(["started", "seq"])
+        for step in ordered.itertuples():
+            ended = step.ended if pd.notna(step.ended) else step.started
+            begun = involved[(involved["waitstart"] > window_start[step.Index]) & (involved["waitstart"] <= ended)]
+            if pd.notna(step.pid):
+                begun = begun[begun["pid"] != step.pid]
+                same_txn = ordered[(ordered["pid"] == step.pid) & (ordered["txn"] == step.txn)
+                                   & (ordered["started"] <= step.started)] if pd.notna(step.txn) else ordered.iloc[0:0]
+            else:
+                begun = begun[begun["application"] != MIGRATION_APPLICATION]
+                same_txn = ordered.iloc[0:0]
+            for index, wait in begun.iterrows():
+                blame[(index, bool(traced))] = _taker(same_txn, wait) if not same_txn.empty else None
+                if blame[(index, bool(traced))] is None:
+                    blame[(index, bool(traced))] = step.Index
+    for (index, _), holder in blame.items():
+        holders.setdefault(index, set()).add(holder)
+    return holders
+
+
+def _taker(transaction: pd.DataFrame, wait: pd.Series) -> Any:
+    """The first step of `transaction` that took a lock on the waited-for relation conflicting with the wait."""
+    relation, wanted = wait.get("relation"), wait.get("mode")
+    if not relation or not isinstance(wanted, str):
+        return None
+    for step in transaction.itertuples():
+        for lock in locks_from_rows(step.locks) or []:
+            if lock.relation == relation and conflicts(lock.mode, wanted):
+                return step.Index
+    return None
 
 
 def _blame_window_starts(steps: pd.DataFrame) -> dict[Any, float]:

@@ -11,7 +11,7 @@ from harness.core.streams import read_json_lines
 from harness.inject.contention import STREAM as CONTENTION_STREAM
 from harness.plan import Plan
 from harness.records.run import ActionRecord, ContentionRecord, RollbackResult, Stop
-from harness.records.summary import LoadSettings, ServerFacts, Summary, SwapFigures, TimelineEntry
+from harness.records.summary import FailedRevert, LoadSettings, ServerFacts, Summary, SwapFigures, TimelineEntry
 from harness.result import analysis
 from harness.result.frames import Frames, load_frames
 from harness.result.lint_check import check_statements
@@ -36,6 +36,7 @@ class RunFacts:
     overrides: dict[str, Any] = field(default_factory=dict)
     plan: str | None = None
     server: ServerFacts | None = None
+    failed_reverts: list[dict[str, Any]] = field(default_factory=list)
 
 
 def read_facts(run: RunDir) -> RunFacts:
@@ -57,6 +58,8 @@ def read_facts(run: RunDir) -> RunFacts:
                                            started_at=row.get("started_at", row["stopped_at"]),
                                            ended_at=row.get("ended_at", row["healthy_at"]),
                                            in_flight_at_stop=int(row.get("in_flight_at_stop") or 0)))
+        elif event == "revert_failed":
+            facts.failed_reverts.append(row)
         elif event == "server":
             facts.server = ServerFacts(version=str(row.get("version", "")), version_num=int(row.get("version_num", 0)),
                                        major=int(row.get("major", 0)), source=str(row.get("source", "")),
@@ -122,5 +125,10 @@ def build_summary(plan: Plan, run: RunDir) -> tuple[Summary, Frames]:
         reached_phase=phases[-1].name if phases else None,
         server=facts.server,
         migration_errors=analysis.migration_errors(statements),
+        failed_reverts=[FailedRevert(phase=str(r["phase"]), on_failure=str(r["on_failure"]), error=str(r["error"]),
+                                     serving_before=str(r["serving"]),
+                                     served_after=next((p.to_version for p in phases if p.name == r["phase"]),
+                                                       str(r["serving"])))
+                        for r in facts.failed_reverts],
     )
     return summary, frames

@@ -10,10 +10,10 @@ import pandas as pd
 
 from harness.core.postgres import MIGRATION_APPLICATION
 from harness.core.streams import read_json_lines
-from harness.observe.migration_backends import statements_from_samples
+from harness.observe.migration_backends import REWRITES_STREAM, statements_from_samples
 from harness.observe.server_log import server_errors
 from harness.observe.statement_log import logged_statements
-from harness.result import causes
+from harness.result import causes, rewrites
 from harness.result.server_errors import correlate
 from harness.rundir import RUN_LOG, RunDir
 
@@ -59,7 +59,8 @@ def load_frames(run: RunDir) -> Frames:
     locks.insert(1, "phase", tag_phases(locks["sampled_at"], phases))
     steps = read_json_lines(run.stream("statements.jsonl"))
     traced = traced_command_statements(steps, read_json_lines(run.stream("migration_backends.jsonl")),
-                                       logged_statements(run.log("postgres.log"), MIGRATION_APPLICATION))
+                                       logged_statements(run.log("postgres.log"), MIGRATION_APPLICATION),
+                                       read_json_lines(run.stream(REWRITES_STREAM)))
     statements = _typed_statements(pd.DataFrame(steps + traced, columns=STATEMENT_COLUMNS))
     facts = read_json_lines(run.stream(RUN_LOG))
     run_end = max([float(r["at"]) for r in facts if "at" in r] + [float(requests["start"].max() or 0)
@@ -70,9 +71,12 @@ def load_frames(run: RunDir) -> Frames:
     return Frames(requests[REQUEST_COLUMNS], _typed_locks(locks), statements, phases)
 
 
-def traced_command_statements(steps: list[dict], samples: list[dict], logged: list[dict]) -> list[dict]:
-    """Statement rows for each command migration step: exact ones from the server log when it has them,
-    else those the tracer sampled; either way with the locks the tracer saw them take."""
+def traced_command_statements(steps: list[dict], samples: list[dict], logged: list[dict],
+                              command_rewrites: list[dict] | None = None) -> list[dict]:
+    """Statement rows for each command migration step: exact ones from the server log when it has them (the
+    statement that failed included, with its SQLSTATE), else those the tracer sampled; either way with the
+    locks the tracer saw them take and the relations each rewrote (result.rewrites). A command step is given
+    every relation it rewrote, and the failing statement's error when its own is only an exit code."""
     rows: list[dict] = []
     txn_ids: dict[str, int] = {}
     for step in steps:
@@ -81,15 +85,27 @@ def traced_command_statements(steps: list[dict], samples: list[dict], logged: li
         window = [s for s in samples if step["started"] <= s["sampled_at"] <= step["ended"]]
         seen = statements_from_samples(window)
         exact = [s for s in logged if step["started"] <= s["ended"] <= step["ended"] + 1]
-        for statement in with_sampled_locks(exact, seen) if exact else seen:
+        statements = with_sampled_locks(exact, seen) if exact else seen
+        rewritten = next((r["rewrites"] for r in command_rewrites or [] if r.get("source") == step["source"]
+                          and step["started"] - 1 <= r.get("started", 0) <= step["ended"]), None)
+        if rewritten is not None:
+            rewrites.attribute(statements, rewritten)
+            step["rewrites"] = sorted(f"{r['relation']} (index)" if r.get("is_index") else r["relation"]
+                                      for r in rewritten)
+        failing = next((s for s in statements if s.get("sqlstate")), None)
+        if step.get("error") and failing is not None and not step.get("sqlstate"):
+            step["sqlstate"] = failing["sqlstate"]
+            step["error"] = f"{failing['error']} ({step['error']})"
+        for statement in statements:
             txn = txn_ids.setdefault(statement["txn"], TRACED_TXN_BASE + len(txn_ids))
             started, ended = statement["started"], statement["ended"]
             rows.append({"phase": step["phase"], "seq": step["seq"], "version": step["version"],
                          "direction": step["direction"], "source": f"{step['source']} (traced)",
                          "sql": statement["sql"], "started": started, "ended": ended,
-                         "duration_ms": (ended - started) * 1000, "sqlstate": None, "error": None,
-                         "pid": statement["pid"], "statement_index": None, "txn": txn, "attempt": 1,
-                         "locks": statement["locks"], "locks_held": None, "rewrites": None, "origin": "traced"})
+                         "duration_ms": (ended - started) * 1000, "sqlstate": statement.get("sqlstate"),
+                         "error": statement.get("error"), "pid": statement["pid"], "statement_index": None,
+                         "txn": txn, "attempt": 1, "locks": statement["locks"], "locks_held": None,
+                         "rewrites": statement.get("rewrites"), "origin": "traced"})
     return rows
 
 
@@ -100,9 +116,13 @@ def with_sampled_locks(exact: list[dict], seen: list[dict]) -> list[dict]:
     for sampled in seen:
         same_backend = [s for s in result if s["pid"] == sampled["pid"]]
         if same_backend:
-            target = min(same_backend, key=lambda s: abs(s["started"] - sampled["started"]))
+            same_sql = [s for s in same_backend if s["sql"] == " ".join(str(sampled["sql"]).split())]
+            target = min(same_sql or same_backend, key=lambda s: abs(s["started"] - sampled["started"]))
             target["locks"].extend(lock for lock in sampled["locks"] if lock not in target["locks"])
             target["txn"] = sampled["txn"]
+            if target.get("sqlstate") and sampled["started"] < target["started"]:  # the log has no start for it
+                target["started"] = sampled["started"]
+    result.sort(key=lambda s: s["started"])
     previous: dict[int, str] = {}
     for statement in result:  # statements too quick to be sampled belong to the backend's last transaction
         statement["txn"] = statement["txn"] or previous.get(statement["pid"]) or f"{statement['pid']}:unsampled"

@@ -8,6 +8,7 @@ attribute the waits they cause, and PGOPTIONS makes the server log every stateme
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,10 +16,26 @@ from pathlib import Path
 from harness.core.database import Database
 from harness.core.errors import MigrationError
 from harness.core.postgres import MIGRATION_APPLICATION, STATEMENT_LOGGING_OPTIONS
-from harness.core.processes import RUN_ID_ENV, last_line, run_logged
+from harness.core.processes import RUN_ID_ENV, run_logged
 from harness.core.text import expand, redact
 from harness.events import Events
 from harness.records.run import Step
+
+_ERROR_LINE = re.compile(r"(?i)\b(error|exception|fatal|failed)\b|^\w+(\.\w+)*(Error|Exception):")
+_NOISE = re.compile(r"^\s*(\(Background on this error at:|\[SQL:|Traceback|File \")")
+
+
+def error_line(log: Path, offset: int = 0) -> str:
+    """The line of a command's output (from `offset` on) that says why it failed: the last one naming an
+    error (a driver's "psycopg.errors.FeatureNotSupported: ..."), else its last line."""
+    try:
+        with open(log, "rb") as out:
+            out.seek(offset)
+            lines = [line.strip() for line in out.read().decode(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    named = [line for line in lines if _ERROR_LINE.search(line) and not _NOISE.match(line)]
+    return (named or lines or [""])[-1][:500]
 
 
 class CommandRunner:
@@ -38,6 +55,7 @@ class CommandRunner:
                **self.database.libpq_env(MIGRATION_APPLICATION),
                "PGOPTIONS": f"{os.environ.get('PGOPTIONS', '')} {STATEMENT_LOGGING_OPTIONS}".strip()}
         shown = redact(" ".join(argv), self.database.password)
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         seq += 1
         step = Step(phase, seq, version, direction, shown, shown, time.time(), origin="command")
         with open(self.log_path, "ab") as log:
@@ -52,7 +70,7 @@ class CommandRunner:
                                              failed=code != 0)
         step.ended = time.time()
         if code != 0:
-            step.error = f"exit code {code}: {redact(last_line(self.log_path), self.database.password)}"
+            step.error = f"exit code {code}: {redact(error_line(self.log_path, offset), self.database.password)}"
             self.record(step)
             raise MigrationError(step)
         self.record(step)

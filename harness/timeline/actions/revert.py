@@ -1,34 +1,56 @@
-"""revert: run the down-migrations of everything the upgrade applied, newest first."""
+"""revert: run the down-migrations of everything the upgrade applied, newest first.
+
+`{ action = "revert", on_failure = "stay" | "swap_back" }` says what happens when a down-migration fails:
+`stay` (the default) keeps the version that serves now on the schema the failure left, so the next swap_back
+is skipped; `swap_back` lets the timeline's swap_back put the old version back on it anyway.
+"""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
-from harness.core.errors import MigrationError
-from harness.plan import ActionCall, Plan
-from harness.timeline.actions.base import no_arguments
+from harness.core.errors import MigrationError, PlanError
+from harness.plan import REVERT_FAILURE_POLICIES, ActionCall, Plan
+from harness.plan.reader import did_you_mean
+from harness.timeline.actions.base import argument
 from harness.timeline.state import Rehearsal, Skip
 
 
 class Revert:
     name: ClassVar[str] = "revert"
 
+    def __init__(self, on_failure: str = "stay") -> None:
+        self.on_failure = on_failure
+
     @classmethod
     def parse(cls, call: ActionCall, plan: Plan) -> Revert:
-        no_arguments(call, plan)
-        return cls()
+        for name in call.args:
+            if name != "on_failure":
+                hint = did_you_mean(name, ["on_failure"])
+                raise PlanError(plan.path, f"{call.key}.{name}", f"unknown argument of 'revert' (it takes on_failure)"
+                                f"{hint}")
+        policy = argument(call, plan, "on_failure", (str,), "stay")
+        if policy not in REVERT_FAILURE_POLICIES:
+            raise PlanError(plan.path, f"{call.key}.on_failure", f"must be one of {', '.join(REVERT_FAILURE_POLICIES)}"
+                            f", got {policy!r}{did_you_mean(policy, REVERT_FAILURE_POLICIES)}")
+        return cls(policy)
 
     def describe(self, plan: Plan) -> str:
-        return "down-migrations of what the upgrade applied"
+        return "down-migrations of what the upgrade applied" + (
+            "" if self.on_failure == "stay" else f" (on failure: {self.on_failure})")
 
     def run(self, rehearsal: Rehearsal) -> str | None:
         migrator = rehearsal.migrator
         if not migrator.applied:
             raise Skip("no migration is applied")
+        rehearsal.revert_failed = None
         try:
             migrator.revert(phase=rehearsal.phase_name)
-        except MigrationError:
+        except MigrationError as failure:
+            rehearsal.revert_failed = self.on_failure
             rehearsal.log.write("invalid_indexes", indexes=migrator.sql.invalid_indexes())
+            rehearsal.log.write("revert_failed", phase=rehearsal.phase_name, on_failure=self.on_failure,
+                                serving=rehearsal.serving.version, error=str(failure))
             raise
         rehearsal.upgrade_failed = False
         return None

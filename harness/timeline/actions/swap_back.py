@@ -22,6 +22,9 @@ class SwapBack:
         return f"swap the service back to {plan.from_version}"
 
     def run(self, rehearsal: Rehearsal) -> str | None:
+        if rehearsal.revert_failed == "stay":
+            raise Skip(f"the down-migrations failed (revert on_failure = \"stay\"): {rehearsal.serving.version} keeps "
+                       "serving on the schema they left")
         if rehearsal.serving is rehearsal.old:
             raise Skip(f"the service already runs {rehearsal.old.version}")
         return swap_to(rehearsal, rehearsal.old)
