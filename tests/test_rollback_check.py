@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict
 
 import psycopg
+import pytest
 
 from harness.core.database import Database
+from harness.verify.data import TableProblem
 from harness.verify.rollback import RollbackCheck
 
 
@@ -71,3 +73,68 @@ def test_a_dropped_column_counts_as_missing(database: Database) -> None:
     assert not check.safe
     assert "- column public.customers.email text" not in check.result().schema_diff  # same shape came back
     assert _changes(check, "customers", "baseline")["changed"] == 1, "the email values did not come back"
+
+
+def _rekey(database: Database) -> None:
+    """An upgrade that gives every account a uuid key, and a rollback that numbers them again (new ids)."""
+    _sql(database, "ALTER TABLE accounts ADD COLUMN uid uuid DEFAULT gen_random_uuid() NOT NULL",
+         "ALTER TABLE accounts DROP CONSTRAINT accounts_pkey", "ALTER TABLE accounts DROP COLUMN id",
+         "ALTER TABLE accounts ADD PRIMARY KEY (uid)",
+         "UPDATE accounts SET password_hash = 'bf$' || password_hash, updated_at = now() WHERE email LIKE 'a1%'")
+    # the rollback: integer keys again, in another order
+    _sql(database, "ALTER TABLE accounts DROP CONSTRAINT accounts_pkey",
+         "ALTER TABLE accounts ADD COLUMN id int", "UPDATE accounts SET id = 1000 - n FROM "
+         "(SELECT uid AS u, row_number() OVER (ORDER BY email) AS n FROM accounts) r WHERE r.u = uid",
+         "ALTER TABLE accounts DROP COLUMN uid", "ALTER TABLE accounts ADD PRIMARY KEY (id)")
+
+
+def _accounts(database: Database) -> None:
+    _sql(database, "CREATE TABLE accounts (id int PRIMARY KEY, email text NOT NULL UNIQUE, password_hash text, "
+                   "updated_at timestamptz DEFAULT '2020-01-01')",
+         "INSERT INTO accounts (id, email, password_hash) SELECT g, 'a' || g || '@example.test', md5(g::text) "
+         "FROM generate_series(1, 200) g")
+
+
+def test_rows_whose_keys_the_upgrade_rewrote_read_as_lost_by_primary_key(database: Database) -> None:
+    _accounts(database)
+    check = RollbackCheck(database, ["accounts"])
+    check.before_upgrade()
+    _rekey(database)
+    check.after_rollback()
+    baseline = _changes(check, "accounts", "baseline")
+    assert baseline["key_columns"] == ["id"] and baseline["lost"] > 100, "matched by id, every renumbered row is lost"
+
+
+def test_a_natural_key_matches_rekeyed_rows_and_names_the_changed_columns(database: Database) -> None:
+    _accounts(database)
+    check = RollbackCheck(database, ["accounts"], keys={"accounts": ["email"]})
+    check.before_upgrade()
+    _rekey(database)
+    check.after_rollback()
+    baseline = _changes(check, "accounts", "baseline")
+    assert baseline["key_columns"] == ["email"] and baseline["lost"] == 0
+    assert baseline["changed"] == 200
+    rehashed = 1 + 10 + 100  # a1, a10..a19, a100..a199
+    assert baseline["changed_columns"] == {"id": 200, "password_hash": rehashed, "updated_at": rehashed}
+    assert "a1@example.test" in baseline["column_examples"]["password_hash"]
+
+
+def test_ignored_columns_are_not_compared(database: Database) -> None:
+    _accounts(database)
+    check = RollbackCheck(database, ["accounts"], keys={"accounts": ["email"]},
+                          ignore={"accounts": ["id", "updated_at"]})
+    check.before_upgrade()
+    _rekey(database)
+    check.after_rollback()
+    baseline = _changes(check, "accounts", "baseline")
+    assert baseline["changed_columns"] == {"password_hash": 111} and baseline["changed"] == 111
+    assert not check.safe, "rehashed passwords are left behind: the rollback is not safe"
+
+
+def test_a_natural_key_that_is_not_unique_is_a_table_problem(database: Database) -> None:
+    _accounts(database)
+    _sql(database, "ALTER TABLE accounts DROP CONSTRAINT accounts_email_key",
+         "UPDATE accounts SET email = 'same@example.test' WHERE id < 3")
+    check = RollbackCheck(database, ["accounts"], keys={"accounts": ["email"]})
+    with pytest.raises(TableProblem, match="not unique .* rollback.keys"):
+        check.before_upgrade()

@@ -150,6 +150,9 @@ class TableChange:
     lost_written_during_upgrade: int = 0
     missing_columns: list[str] = field(default_factory=list)
     examples: dict[str, list[str]] = field(default_factory=dict)
+    changed_columns: dict[str, int] = field(default_factory=dict)  # column -> changed rows that differ in it
+    column_examples: dict[str, list[str]] = field(default_factory=dict)  # column -> keys of such rows
+    key_columns: list[str] = field(default_factory=list)  # how rows were matched (primary or natural key)
 
 
 @dataclass

@@ -118,6 +118,14 @@ def render_markdown(s: Summary) -> str:
                            "lost of those written mid-upgrade", "missing columns"], [
             [d.table, d.compared_with, d.rows_before, d.rows_after, d.lost, d.changed, d.lost_written_during_upgrade,
              ", ".join(d.missing_columns)] for d in rollback.data_changes]))
+        for d in rollback.data_changes:
+            if d.changed_columns:
+                out += ["", f"`{d.table}` (rows matched by {', '.join(d.key_columns) or 'primary key'}, compared with "
+                        f"{d.compared_with}): changed " + "; ".join(
+                            f"`{column}` in {n} row{'s' if n != 1 else ''}"
+                            + (f" (e.g. {', '.join(d.column_examples.get(column, [])[:3])})"
+                               if d.column_examples.get(column) else "")
+                            for column, n in sorted(d.changed_columns.items(), key=lambda item: -item[1]))]
     out += ["", "## Endpoints", "", _table(
         ["phase", "endpoint", "requests", "errors", "p50 ms", "p95 ms", "p99 ms"],
         [[e.phase, e.name, e.requests, e.errors, _num(e.p50_ms), _num(e.p95_ms), _num(e.p99_ms)]

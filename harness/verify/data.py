@@ -15,6 +15,7 @@ from psycopg import sql
 
 from harness.core.database import Database
 from harness.records.run import TableChange
+from harness.verify.columns import column_changes
 
 EXAMPLES = 5
 
@@ -29,13 +30,16 @@ class TableSnapshot:
     key_columns: list[str]
     columns: list[str]
     rows: pd.Series  # row checksum (int64) indexed by key text
+    column_hashes: pd.DataFrame | None = None  # per column a 32-bit hash, indexed by key text (verify.columns)
 
     def __len__(self) -> int:
         return len(self.rows)
 
 
-def table_columns(conn: psycopg.Connection, table: str) -> tuple[list[str], list[str]]:
-    """(primary key columns, all columns) of `table`, in key and attnum order."""
+def table_columns(conn: psycopg.Connection, table: str,
+                  natural: list[str] | None = None) -> tuple[list[str], list[str]]:
+    """(key columns, all columns) of `table`, in key and attnum order: `natural` when given, else its primary
+    key."""
     found = conn.execute("SELECT to_regclass(%s)::oid", [table]).fetchone()
     if found is None or found[0] is None:
         raise TableProblem(f"table {table!r} does not exist")
@@ -43,6 +47,11 @@ def table_columns(conn: psycopg.Connection, table: str) -> tuple[list[str], list
     columns = [r[0] for r in conn.execute(
         "SELECT attname FROM pg_attribute WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
         [oid])]
+    if natural:
+        absent = [c for c in natural if c not in columns]
+        if absent:
+            raise TableProblem(f"table {table!r} has no column {', '.join(absent)} (rollback.keys)")
+        return list(natural), columns
     keys = [r[0] for r in conn.execute(
         """SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid
            AND a.attnum = ANY(i.indkey) WHERE i.indrelid = %s AND i.indisprimary
@@ -52,30 +61,44 @@ def table_columns(conn: psycopg.Connection, table: str) -> tuple[list[str], list
     return keys, columns
 
 
-def snapshot_table(conn: psycopg.Connection, table: str, columns: list[str] | None = None) -> TableSnapshot:
-    """Checksum every row of `table` over `columns` (default: all current columns)."""
-    keys, current = table_columns(conn, table)
-    cols = [c for c in (columns or current) if c in current]
+def snapshot_table(conn: psycopg.Connection, table: str, columns: list[str] | None = None,
+                   key: list[str] | None = None, ignore: list[str] | None = None) -> TableSnapshot:
+    """Checksum every row of `table` over `columns` (default: all current columns but `ignore`), matched by
+    `key` (a natural key, plan rollback.keys; default: the primary key), with a hash per column too."""
+    keys, current = table_columns(conn, table, natural=key)
+    cols = [c for c in (columns or current) if c in current and c not in (ignore or [])]
     key_expr = sql.SQL("({})::text").format(sql.SQL(", ").join(map(sql.Identifier, keys))) if len(keys) > 1 \
         else sql.SQL("{}::text").format(sql.Identifier(keys[0]))
     row_expr = sql.SQL("ROW({})::text").format(sql.SQL(", ").join(map(sql.Identifier, cols)))
-    query = sql.SQL("COPY (SELECT {k}, ('x' || left(md5({r}), 16))::bit(64)::bigint FROM {t}) TO STDOUT").format(
-        k=key_expr, r=row_expr, t=sql.Identifier(*table.split(".")))
+    column_exprs = sql.SQL("").join(sql.SQL(", coalesce(hashtext({}::text), -1)").format(sql.Identifier(c))
+                                    for c in cols)
+    query = sql.SQL("COPY (SELECT {k}, ('x' || left(md5({r}), 16))::bit(64)::bigint{c} FROM {t}) TO STDOUT").format(
+        k=key_expr, r=row_expr, c=column_exprs, t=sql.Identifier(*table.split(".")))
     buffer = io.BytesIO()
     with conn.cursor() as cur, cur.copy(query) as copy:
         for chunk in copy:
             buffer.write(chunk)
     buffer.seek(0)
-    frame = pd.read_csv(buffer, sep="\t", header=None, names=["key", "h"], dtype={"key": str, "h": "int64"},
-                        keep_default_na=False)
-    return TableSnapshot(table, keys, cols, frame.set_index("key")["h"])
+    names = ["key", "h", *(f"c{i}" for i in range(len(cols)))]
+    frame = pd.read_csv(buffer, sep="\t", header=None, names=names,
+                        dtype={"key": str, "h": "int64"} | {f"c{i}": "int32" for i in range(len(cols))},
+                        keep_default_na=False).set_index("key")
+    if not frame.index.is_unique:
+        duplicated = frame.index[frame.index.duplicated()].unique()
+        raise TableProblem(f"the key ({', '.join(keys)}) of {table!r} is not unique ({len(duplicated)} keys repeat, "
+                           f"e.g. {duplicated[0]}): name a natural key in rollback.keys")
+    hashes = frame[[f"c{i}" for i in range(len(cols))]].set_axis(cols, axis=1)
+    return TableSnapshot(table, keys, cols, frame["h"], hashes)
 
 
-def snapshot_tables(database: Database, tables: list[str],
-                    columns: dict[str, list[str]] | None = None) -> dict[str, TableSnapshot]:
-    """Snapshots of each table, over the given columns per table (or all of them)."""
+def snapshot_tables(database: Database, tables: list[str], columns: dict[str, list[str]] | None = None,
+                    keys: dict[str, list[str]] | None = None,
+                    ignore: dict[str, list[str]] | None = None) -> dict[str, TableSnapshot]:
+    """Snapshots of each table, over the given columns per table (or all of them but the ignored ones), by
+    the given natural key per table (or the primary key)."""
     with psycopg.connect(database.dsn(), autocommit=True) as conn:
-        return {t: snapshot_table(conn, t, (columns or {}).get(t)) for t in tables}
+        return {t: snapshot_table(conn, t, (columns or {}).get(t), (keys or {}).get(t), (ignore or {}).get(t))
+                for t in tables}
 
 
 @dataclass
@@ -88,6 +111,9 @@ class TableChanges:
     changed: list[str] = field(default_factory=list)
     lost_written_during_upgrade: list[str] = field(default_factory=list)
     missing_columns: list[str] = field(default_factory=list)
+    changed_columns: dict[str, int] = field(default_factory=dict)
+    column_examples: dict[str, list[str]] = field(default_factory=dict)
+    key_columns: list[str] = field(default_factory=list)
 
     @property
     def clean(self) -> bool:
@@ -97,7 +123,9 @@ class TableChanges:
         return TableChange(self.table, self.compared_with, self.rows_before, self.rows_after, lost=len(self.lost),
                            changed=len(self.changed), lost_written_during_upgrade=len(self.lost_written_during_upgrade),
                            missing_columns=self.missing_columns,
-                           examples={"lost": self.lost[:EXAMPLES], "changed": self.changed[:EXAMPLES]})
+                           examples={"lost": self.lost[:EXAMPLES], "changed": self.changed[:EXAMPLES]},
+                           changed_columns=self.changed_columns, column_examples=self.column_examples,
+                           key_columns=self.key_columns)
 
 
 def compare(before: TableSnapshot, after: TableSnapshot, label: str,
@@ -110,5 +138,7 @@ def compare(before: TableSnapshot, after: TableSnapshot, label: str,
     differs = before.rows.loc[common].to_numpy() != after.rows.loc[common].to_numpy()
     changed = common[differs].tolist()
     fresh = written_during_upgrade or set()
+    counts, examples = column_changes(before.column_hashes, after.column_hashes, changed)
     return TableChanges(before.table, label, len(before), len(after), lost=lost, changed=changed,
-                        lost_written_during_upgrade=[k for k in lost if k in fresh])
+                        lost_written_during_upgrade=[k for k in lost if k in fresh], changed_columns=counts,
+                        column_examples=examples, key_columns=before.key_columns)

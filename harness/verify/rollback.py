@@ -25,8 +25,10 @@ STREAM = "rollback.jsonl"
 class RollbackCheck:
     """Verbs, in timeline order: before_upgrade(), before_rollback(), after_rollback(), then result()."""
 
-    def __init__(self, database: Database, tables: list[str]) -> None:
+    def __init__(self, database: Database, tables: list[str], keys: dict[str, list[str]] | None = None,
+                 ignore: dict[str, list[str]] | None = None) -> None:
         self.database, self.tables = database, tables
+        self.keys, self.ignore = keys or {}, ignore or {}  # plan rollback.keys / rollback.ignore_columns
         self.baseline_schema: set[str] | None = None
         self.baseline: dict[str, TableSnapshot] = {}
         self.pre_rollback: dict[str, TableSnapshot] = {}
@@ -36,15 +38,16 @@ class RollbackCheck:
 
     def before_upgrade(self) -> None:
         self.baseline_schema = snapshot_schema(self.database)
-        self.baseline = snapshot_tables(self.database, self.tables)
+        self.baseline = snapshot_tables(self.database, self.tables, keys=self.keys, ignore=self.ignore)
 
     def before_rollback(self) -> None:
         columns = {t: snap.columns for t, snap in self.baseline.items()}
-        self.pre_rollback = snapshot_tables(self.database, self.tables, columns)
+        self.pre_rollback = snapshot_tables(self.database, self.tables, columns, keys=self.keys)
 
     def after_rollback(self) -> None:
         self.diff = schema_diff(self.baseline_schema or set(), snapshot_schema(self.database))
-        post_base = snapshot_tables(self.database, self.tables, {t: s.columns for t, s in self.baseline.items()})
+        post_base = snapshot_tables(self.database, self.tables, {t: s.columns for t, s in self.baseline.items()},
+                                    keys=self.keys)
         self.changes = []
         for table, base in self.baseline.items():
             after = post_base[table]
@@ -57,7 +60,7 @@ class RollbackCheck:
             if pre.columns == post_base[table].columns:
                 after = post_base[table]
             else:
-                after = snapshot_tables(self.database, [table], {table: pre.columns})[table]
+                after = snapshot_tables(self.database, [table], {table: pre.columns}, keys=self.keys)[table]
             written = set(pre.rows.index.difference(self.baseline[table].rows.index))
             self.changes.append(compare(pre, after, "before_rollback", written))
         self.completed = True
@@ -78,7 +81,8 @@ class RollbackObserver:
 
     def __init__(self, context: ObserverContext) -> None:
         self.context = context
-        self.check = RollbackCheck(context.database, context.plan.rollback_tables)
+        self.check = RollbackCheck(context.database, context.plan.rollback_tables, context.plan.rollback_keys,
+                                   context.plan.rollback_ignore)
         self.out = JsonLines(context.run.stream(STREAM))
         self.stage = "waiting"  # -> baseline taken -> pre-rollback taken -> done
         timeline = context.plan.timeline
