@@ -47,8 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     _plan_arguments(check)
     report = commands.add_parser("report", help="rebuild every output of a run directory from its streams")
     report.add_argument("run_dir", type=Path, help="a run directory (reports/<run id>)")
-    lint = commands.add_parser("lint", help="lint migrations statically (exit 1 when a dangerous one is found)")
+    lint = commands.add_parser("lint", help="lint migrations statically (exit 1 when a dangerous one is found, or "
+                                            "when a scenario's migrations could not be read)")
     lint.add_argument("path", type=Path, help="a SQL file, a migrations directory, or a scenario")
+    lint.add_argument("--run", dest="run_dir", type=Path, metavar="RUN_DIR",
+                      help="scenario: read the SQL migration commands ran from this rehearsal (default: the newest "
+                           "rehearsal of the plan under ./reports) when they cannot print it offline")
     return parser
 
 
@@ -189,11 +193,48 @@ def _lint(args: argparse.Namespace) -> int:
     from harness.lint import format_findings, has_danger, lint_path  # noqa: I001 - pglast loads only for lint
 
     path: Path = args.path
+    if (path / "rehearsal.toml").is_file():
+        return _lint_scenario(path, args.run_dir)
     covered = _sql_dirs_with_lock_timeout(path)
     findings = [f for f in lint_path(path) if not (
         f.rule == "missing-lock-timeout" and f.file and Path(f.file).resolve().parent in covered)]
     print(format_findings(findings) if findings else f"{path}: no dangerous statement found")
     return 1 if has_danger(findings) else 0
+
+
+def _lint_scenario(path: Path, run_dir: Path | None) -> int:
+    """Every release's migrations, SQL files or what its migration tool would run; says what it read."""
+    from harness.lint import format_findings, has_danger
+    from harness.scenario_lint import lint_scenario
+
+    plan = load_plan(path)
+    covered = _sql_dirs_with_lock_timeout(path)
+    sources = lint_scenario(plan, run_dir)
+    danger = False
+    for source in sources:
+        findings = [f for f in source.findings if not (
+            f.rule == "missing-lock-timeout" and source.how == "sql" and Path(source.where).resolve() in covered)]
+        where = f'releases."{source.release}" {source.direction}'
+        if not source.checked:
+            print(f"{where}: NOT CHECKED: {source.problem}")
+            continue
+        what = {"sql": "SQL files in", "offline": "the SQL it would run, printed offline by",
+                "traced": "the SQL traced during"}[source.how]
+        verdict = "dangerous statements found" if has_danger(findings) else \
+            "warnings" if findings else "no dangerous statement found"
+        print(f"{where}: {len(source.statements)} statement{'s' if len(source.statements) != 1 else ''} read from "
+              f"{what} {source.where}: {verdict}")
+        if source.how != "sql":
+            for sql in source.statements:
+                print(f"    {' '.join(sql.split())[:160]}")
+        if findings:
+            print(format_findings(findings))
+        danger = danger or has_danger(findings)
+    unchecked = [s for s in sources if not s.checked]
+    if unchecked:
+        print(f"not checked: {', '.join(f'{s.release} {s.direction}' for s in unchecked)}: nothing is reported clean "
+              "that was not read")
+    return 1 if danger or unchecked else 0
 
 
 def _sql_dirs_with_lock_timeout(path: Path) -> set[Path]:
