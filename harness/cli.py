@@ -8,6 +8,7 @@ after teardown and with what was recorded written out. Every failure ends here, 
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import tempfile
@@ -21,8 +22,10 @@ from typing import Any, NoReturn
 from harness.core.errors import (
     EXIT_BAD_INPUT,
     EXIT_ENVIRONMENT,
+    EXIT_GATES_FAILED,
     EXIT_HARNESS_ERROR,
     EXIT_INTERRUPTED,
+    EXIT_PASS,
     EnvironmentFailure,
     InputError,
 )
@@ -43,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run a full rehearsal of a plan")
     _plan_arguments(run)
     run.add_argument("--out", type=Path, help="parent directory of the run directory (default: ./reports)")
+    run.add_argument("--repeat", type=int, default=1, metavar="N",
+                     help="rehearse N times, each on a fresh copy, and report how often each outcome occurred")
     check = commands.add_parser("check", help="validate a plan and print what a run would do, starting nothing")
     _plan_arguments(check)
     report = commands.add_parser("report", help="rebuild every output of a run directory from its streams")
@@ -108,9 +113,7 @@ def _load(args: argparse.Namespace) -> Plan:
 
 def _run(args: argparse.Namespace) -> int:
     from harness.environments.preflight import preflight
-    from harness.report.write import write_report
     from harness.timeline.actions import compile_timeline
-    from harness.timeline.run import rehearse
 
     plan = _load(args)
     phases = compile_timeline(plan)
@@ -118,8 +121,18 @@ def _run(args: argparse.Namespace) -> int:
         checked = preflight(plan, "local" if plan.environment == "local" else None)
         if checked.environment == "local":
             checked.raise_first()
+    if args.repeat != 1:
+        return _repeat(args, plan, phases)
     print(f"rehearsal: {plan.scenario} {plan.from_version} -> {plan.to_version}", flush=True)
-    outcome = rehearse(plan, phases, plan.environment, args.out, say=lambda line: print(line, flush=True))
+    return _rehearse_once(plan, phases, args.out)[0]
+
+
+def _rehearse_once(plan: Plan, phases: Any, out: Path | None) -> tuple[int, Path]:
+    """One rehearsal and its report: (exit code, run directory)."""
+    from harness.report.write import write_report
+    from harness.timeline.run import rehearse
+
+    outcome = rehearse(plan, phases, plan.environment, out, say=lambda line: print(line, flush=True))
     summary = None
     if outcome.environment:  # an environment came up: there are streams to report on
         try:
@@ -138,10 +151,39 @@ def _run(args: argparse.Namespace) -> int:
             print(f"partial report: {outcome.run.path / 'summary.md'}", file=sys.stderr)
         from harness.verify.verdict import STOP_EXIT_CODES
 
-        return STOP_EXIT_CODES[stop.kind]
+        return STOP_EXIT_CODES[stop.kind], outcome.run.path
     if summary is None:
-        return EXIT_HARNESS_ERROR
-    return _print_verdict(summary, outcome.run)
+        return EXIT_HARNESS_ERROR, outcome.run.path
+    return _print_verdict(summary, outcome.run), outcome.run.path
+
+
+def _repeat(args: argparse.Namespace, plan: Plan, phases: Any) -> int:
+    """Rehearse `--repeat` times on fresh copies; stop at the first run that could not run to its end."""
+    from harness.repeat import Repetition, frequencies, outcomes_of, repeat_dir, write_repeat
+
+    if not 1 <= args.repeat <= 1000:
+        raise InputError("--repeat", "", f"must be between 1 and 1000, got {args.repeat}")
+    parent = repeat_dir(plan, args.out)
+    repetitions: list[Repetition] = []
+    worst = 0
+    for index in range(1, args.repeat + 1):
+        print(f"rehearsal {index} of {args.repeat}: {plan.scenario} {plan.from_version} -> {plan.to_version}",
+              flush=True)
+        code, run_dir = _rehearse_once(plan, phases, parent)
+        summary_file = run_dir / "summary.json"
+        summary = json.loads(summary_file.read_text()) if summary_file.exists() else {"verdict": "fail"}
+        repetitions.append(Repetition(index, str(run_dir), code, str(summary.get("verdict")), outcomes_of(summary)))
+        worst = max(worst, code)
+        if code not in (EXIT_PASS, EXIT_GATES_FAILED):
+            print(f"rehearse: run {index} did not run to its end (exit code {code}): the repeat stops here",
+                  file=sys.stderr)
+            break
+    report = write_repeat(parent, plan, repetitions)
+    print(f"outcomes of {len(repetitions)} runs:")
+    for outcome, count in frequencies(repetitions):
+        print(f"  {outcome}: {count} of {len(repetitions)}")
+    print(f"repeat report: {report}")
+    return worst
 
 
 def _print_verdict(summary: Any, run: RunDir) -> int:

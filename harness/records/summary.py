@@ -175,6 +175,20 @@ class SwapFigures:
 
 
 @dataclass
+class LockOrderRisk:
+    """Two tables the migration locks in the opposite order to the service's transactions: a deadlock risk,
+    whether or not this run deadlocked (result.lock_order)."""
+
+    tables: list[str]
+    migration_order: list[str]  # "Mode table (#seq)", first taken first
+    app_order: list[str]  # "Mode table", as the service's transactions took them
+    applications: list[str]  # the service's application names seen taking them in that order
+    app_transactions: int  # how many sampled transactions of the service showed that order
+    statements: list[int]  # the seqs of the migration steps that took them
+    deadlocks_observed: int  # requests or steps that failed with 40P01 in this run
+
+
+@dataclass
 class FailedRevert:
     """A revert whose down-migrations failed, its policy (revert on_failure), and what served afterwards."""
 
@@ -280,6 +294,7 @@ class Summary:
     server: ServerFacts | None = None
     migration_errors: int = 0  # migration steps (statements, commands) that failed, setup excluded
     failed_reverts: list[FailedRevert] = field(default_factory=list)
+    lock_order_risks: list[LockOrderRisk] = field(default_factory=list)
 
 
 def failed_steps(statements: list[StatementFigures]) -> int:

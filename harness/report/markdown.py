@@ -95,6 +95,15 @@ def render_markdown(s: Summary) -> str:
             [[e.phase, e.name, e.sqlstate + (" (server log)" if e.sqlstate_source == "server log" else ""),
               e.meaning, e.cause + (f" (#{', #'.join(map(str, e.steps))})" if e.steps else ""), e.errors,
               _statuses(e.statuses) or (e.status or "no response")] for e in s.errors])]
+    if s.lock_order_risks:
+        out += ["", "## Deadlock risks: lock order", "",
+                "The migration locks these tables in the opposite order to the service's own transactions: when "
+                "both are half-way at once, each waits for the other and PostgreSQL kills one (40P01), "
+                "whether or not this run hit that moment (rehearse run --repeat N says how often).", "", _table(
+                    ["tables", "migration takes", "service takes", "service transactions seen", "deadlocks this run"],
+                    [[", ".join(r.tables), " then ".join(r.migration_order), " then ".join(r.app_order),
+                      f"{r.app_transactions} ({', '.join(r.applications)})", r.deadlocks_observed]
+                     for r in s.lock_order_risks])]
     waits = s.lock_waits
     out += ["", "## Lock waits", "",
             f"{_count(waits.count, 'wait')}, longest {_num(waits.max_ms)} ms, {_num(waits.total_ms)} ms in total."]

@@ -7,14 +7,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.core.postgres import DEADLOCK_DETECTED
 from harness.core.streams import read_json_lines
 from harness.inject.contention import STREAM as CONTENTION_STREAM
+from harness.observe.app_locks import STREAM as APP_LOCKS_STREAM
 from harness.plan import Plan
 from harness.records.run import ActionRecord, ContentionRecord, RollbackResult, Stop
 from harness.records.summary import FailedRevert, LoadSettings, ServerFacts, Summary, SwapFigures, TimelineEntry
 from harness.result import analysis
 from harness.result.frames import Frames, load_frames
 from harness.result.lint_check import check_statements
+from harness.result.lock_order import lock_order_risks
 from harness.rundir import RUN_LOG, RunDir
 from harness.verify.rollback import STREAM as ROLLBACK_STREAM
 
@@ -125,6 +128,10 @@ def build_summary(plan: Plan, run: RunDir) -> tuple[Summary, Frames]:
         reached_phase=phases[-1].name if phases else None,
         server=facts.server,
         migration_errors=analysis.migration_errors(statements),
+        lock_order_risks=lock_order_risks(
+            frames.statements, analysis.phase_names(frames), read_json_lines(run.stream(APP_LOCKS_STREAM)),
+            deadlocks=int((frames.requests["sqlstate"] == DEADLOCK_DETECTED).sum())
+            + sum(1 for s in statements if s.sqlstate == DEADLOCK_DETECTED)),
         failed_reverts=[FailedRevert(phase=str(r["phase"]), on_failure=str(r["on_failure"]), error=str(r["error"]),
                                      serving_before=str(r["serving"]),
                                      served_after=next((p.to_version for p in phases if p.name == r["phase"]),

@@ -7,6 +7,7 @@ the timeline and the migration runners never change for it.
 from __future__ import annotations
 
 from harness.inject.contention import ContentionObserver
+from harness.observe.app_locks import AppLockObserver
 from harness.observe.base import ObserverFactory
 from harness.observe.locks import LockObserver
 from harness.observe.migration_backends import MigrationBackendsObserver
@@ -14,6 +15,7 @@ from harness.verify.rollback import RollbackObserver
 
 OBSERVERS: tuple[ObserverFactory, ...] = (
     LockObserver,  # lock waits, for the whole run
+    AppLockObserver,  # the order in which the service's transactions take their table locks
     MigrationBackendsObserver,  # the backends of migration commands, while each runs
     ContentionObserver,  # the plan's [[contention]] sessions, during their phases
     RollbackObserver,  # schema and data snapshots around the upgrade and the rollback
