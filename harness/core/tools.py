@@ -25,7 +25,8 @@ BOOKKEEPING_TABLES = frozenset({
 _CHATTER = re.compile(
     r"^(select (pg_catalog\.)?version\(\)|select current_schema\(\)|select current_database\(\)|select 1\b|"
     r"show |set |reset |discard |savepoint |release( savepoint)? |rollback to( savepoint)? |begin\b|"
-    r"start transaction\b|select [^;]* from pg_catalog\.|select [^;]* from information_schema\.)", re.I)
+    r"start transaction\b|rollback$|select [^;]* from pg_catalog\.|select [^;]* from information_schema\.|"
+    r"select [^;]* from pg_(type|class|namespace|attribute|index|constraint|proc|enum|range|settings)\b)", re.I)
 _TABLES = re.compile(r"\b(?:from|into|update|table(?: if not exists)?|join)\s+(?:\"?\w+\"?\.)?\"?(\w+)\"?", re.I)
 
 

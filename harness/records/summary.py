@@ -180,11 +180,11 @@ class LockOrderRisk:
     whether or not this run deadlocked (result.lock_order)."""
 
     tables: list[str]
-    migration_order: list[str]  # "Mode table (#seq)", first taken first
+    migration_order: list[str]  # "Mode table (#seq statement)", first taken first
     app_order: list[str]  # "Mode table", as the service's transactions took them
     applications: list[str]  # the service's application names seen taking them in that order
     app_transactions: int  # how many sampled transactions of the service showed that order
-    statements: list[int]  # the seqs of the migration steps that took them
+    statements: list[str]  # the migration statements that took them ("#seq SQL")
     deadlocks_observed: int  # requests or steps that failed with 40P01 in this run
 
 

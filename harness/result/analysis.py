@@ -209,8 +209,8 @@ def statement_table(frames: Frames) -> list[StatementFigures]:
             and not bool(failed.sum()) and not _strong(taken),
             blamed_waits=int(len(others) - len(others.index.intersection(begun.index))),
         ))
-    # execution order: by step; a command before the statements traced in it, those by their start
-    return sorted(rows, key=lambda r: (r.seq, r.origin == "traced", r.started))
+    # execution order: by step; a command before the statements traced in it, those as the server logged them
+    return sorted(rows, key=lambda r: (r.seq, r.origin == "traced"))
 
 
 def _strong(locks: list[Lock] | None) -> bool:

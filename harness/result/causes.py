@@ -2,8 +2,9 @@
 
 In this order:
   swap       it was in flight during a swap window (restart: stop to healthy; blue_green: start of the new
-             version to the old one's stop) and no SQLSTATE says the database refused it (a closed port, a
-             reset connection, a 502 of the proxy);
+             version to the old one's stop) and no SQLSTATE says the database refused it: a restart's closed
+             port, reset connection or 5xx; for blue_green only what the switch itself can cause (no response
+             at all, or the proxy's 503): a version that answers badly during the window fails on its own;
   migration  it was in flight while a migration step ran (`cause_step` names the step; inside a command,
              the traced statement running then), or it failed between a migration (migrate or revert) and
              the swap that follows it, while the version serving does not match the schema;
@@ -20,13 +21,13 @@ import pandas as pd
 SWAP_GRACE_S = 0.25  # a request refused just after the window still met the swap (its retry, its socket)
 
 
-def swap_windows(swaps: list[dict[str, Any]]) -> list[tuple[float, float]]:
-    """[start, end] of each swap as streamed in run.jsonl."""
+def swap_windows(swaps: list[dict[str, Any]]) -> list[tuple[float, float, str]]:
+    """[start, end, strategy] of each swap as streamed in run.jsonl."""
     windows = []
     for swap in swaps:
         start = swap.get("started_at") or swap["stopped_at"]
         end = swap.get("ended_at") or swap["healthy_at"]
-        windows.append((float(start), float(end) + SWAP_GRACE_S))
+        windows.append((float(start), float(end) + SWAP_GRACE_S, str(swap.get("strategy") or "restart")))
     return windows
 
 
@@ -47,7 +48,7 @@ def mismatch_windows(actions: list[dict[str, Any]], run_end: float) -> list[tupl
     return windows
 
 
-def attribute(requests: pd.DataFrame, steps: pd.DataFrame, swaps: list[tuple[float, float]],
+def attribute(requests: pd.DataFrame, steps: pd.DataFrame, swaps: list[tuple[float, float, str]],
               mismatches: list[tuple[float, float]]) -> pd.DataFrame:
     """`requests` with `cause` (swap, migration, service; None for requests that did not fail) and
     `cause_step` (the seq of the migration step blamed, or NA)."""
@@ -81,8 +82,12 @@ def attribute(requests: pd.DataFrame, steps: pd.DataFrame, swaps: list[tuple[flo
             hit = failed & overlapping(float(step.started), float(step_end))
             cause[hit] = "migration"
             step_of[hit] = int(step.seq)
-    for window_start, window_end in swaps:
+    status = frame["status"].to_numpy()
+    switch_failures = (status == 0) | (status == 503)  # what a blue_green switch itself could cause
+    for window_start, window_end, strategy in swaps:
         hit = failed & ~known_sqlstate & overlapping(window_start, window_end)
+        if strategy == "blue_green":
+            hit &= switch_failures
         cause[hit] = "swap"
         step_of[hit] = -1
     frame["cause"] = pd.Series(cause, index=frame.index, dtype="object")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,23 +112,48 @@ def traced_command_statements(steps: list[dict], samples: list[dict], logged: li
 
 def with_sampled_locks(exact: list[dict], seen: list[dict]) -> list[dict]:
     """Logged statements, each given the locks and transaction of the sampled statement it is (same backend,
-    nearest start: pg_stat_activity's query_start and the log agree to the millisecond)."""
-    result = [dict(s, locks=[], txn=None) for s in sorted(exact, key=lambda s: s["started"])]
+    same text, nearest start: pg_stat_activity's query_start and the log agree to the millisecond).
+
+    A statement quicker than the sampling interval is never seen running: its locks first show in a sample of
+    a later statement of its transaction. A lock first seen so goes to the earliest statement of that
+    transaction (since its start) that names the lock's relation, when there is one."""
+    result = [dict(s, locks=[], txn=None) for s in exact]  # in the log's order: a backend's execution order
     for sampled in seen:
         same_backend = [s for s in result if s["pid"] == sampled["pid"]]
-        if same_backend:
-            same_sql = [s for s in same_backend if s["sql"] == " ".join(str(sampled["sql"]).split())]
-            target = min(same_sql or same_backend, key=lambda s: abs(s["started"] - sampled["started"]))
-            target["locks"].extend(lock for lock in sampled["locks"] if lock not in target["locks"])
-            target["txn"] = sampled["txn"]
-            if target.get("sqlstate") and sampled["started"] < target["started"]:  # the log has no start for it
-                target["started"] = sampled["started"]
-    result.sort(key=lambda s: s["started"])
+        if not same_backend:
+            continue
+        same_sql = [s for s in same_backend if s["sql"] == " ".join(str(sampled["sql"]).split())]
+        target = min(same_sql or same_backend, key=lambda s: abs(s["started"] - sampled["started"]))
+        target["txn"] = sampled["txn"]
+        if target.get("sqlstate") and sampled["started"] < target["started"]:  # the log has no start for it
+            target["started"] = sampled["started"]
+        since = _xact_start(sampled["txn"])
+        earlier = [s for s in same_backend if since is not None and since - 0.002 <= s["started"] <= target["started"]]
+        for lock in sampled["locks"]:
+            named = [s for s in earlier if _names(s["sql"], str(lock["relation"]))]
+            owner = min(named, key=lambda s: s["started"]) if named else target
+            if lock not in owner["locks"]:
+                owner["locks"].append(lock)
+            owner["txn"] = owner["txn"] or sampled["txn"]
     previous: dict[int, str] = {}
     for statement in result:  # statements too quick to be sampled belong to the backend's last transaction
         statement["txn"] = statement["txn"] or previous.get(statement["pid"]) or f"{statement['pid']}:unsampled"
         previous[statement["pid"]] = statement["txn"]
     return result
+
+
+def _xact_start(txn: str) -> float | None:
+    """The transaction start of a tracer's transaction key ("pid:xact_start")."""
+    try:
+        return float(str(txn).split(":", 1)[1])
+    except (IndexError, ValueError):
+        return None
+
+
+def _names(sql: str, relation: str) -> bool:
+    """Whether `sql` names `relation` (unqualified, as a word)."""
+    bare = relation.split(".")[-1].strip('"').lower()
+    return re.search(rf"(?<![\w$]){re.escape(bare)}(?![\w$])", sql.lower()) is not None
 
 
 def phase_frame(path: Path) -> pd.DataFrame:

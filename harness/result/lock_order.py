@@ -23,24 +23,30 @@ from harness.result.analysis import conflicts
 MIGRATION_ORIGINS = ("sql", "traced")
 
 
-def migration_orders(steps: pd.DataFrame, phases: list[str]) -> list[list[tuple[str, str, int]]]:
-    """Per migration transaction of the timeline: [(table, strongest mode, seq of the step that took it)] in the
-    order the tables were first locked."""
+def migration_orders(steps: pd.DataFrame, phases: list[str]) -> list[list[tuple[str, str, str]]]:
+    """Per migration transaction of the timeline: [(table, strongest mode, the statement that took it)] in the
+    order the tables were first locked (the statement as "#seq SQL")."""
     orders = []
     timed = steps[steps["phase"].isin(phases) & steps["origin"].isin(MIGRATION_ORIGINS) & steps["txn"].notna()]
     for _, txn in timed.sort_values(["started", "seq"]).groupby("txn", sort=False):
-        order: dict[str, tuple[str, int]] = {}
+        order: dict[str, tuple[str, str]] = {}
         for step in txn.sort_values(["started", "seq"]).itertuples():
+            label = f"#{step.seq} {_short(str(step.sql))}"
             for lock in locks_from_rows(step.locks) or []:
                 if lock.is_index:
                     continue
                 if lock.relation not in order:
-                    order[lock.relation] = (lock.mode, int(step.seq))
+                    order[lock.relation] = (lock.mode, label)
                 elif _rank(lock.mode) > _rank(order[lock.relation][0]):
                     order[lock.relation] = (lock.mode, order[lock.relation][1])
         if len(order) >= 2:
-            orders.append([(relation, mode, seq) for relation, (mode, seq) in order.items()])
+            orders.append([(relation, mode, label) for relation, (mode, label) in order.items()])
     return orders
+
+
+def _short(sql: str, limit: int = 60) -> str:
+    text = " ".join(sql.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def app_orders(samples: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -86,11 +92,11 @@ def lock_order_risks(steps: pd.DataFrame, phases: list[str], samples: list[dict[
                 if key not in risks:
                     risks[key] = LockOrderRisk(
                         tables=[first, second],
-                        migration_order=[f"{first_mode} {first} (#{first_seq})",
-                                         f"{second_mode} {second} (#{second_seq})"],
+                        migration_order=[f"{first_mode} {first} ({first_seq})",
+                                         f"{second_mode} {second} ({second_seq})"],
                         app_order=[f"{app_second_mode} {second}", f"{app_first_mode} {first}"],
                         applications=sorted(seen["applications"]), app_transactions=int(seen["count"]),
-                        statements=sorted({first_seq, second_seq}), deadlocks_observed=deadlocks)
+                        statements=[first_seq, second_seq], deadlocks_observed=deadlocks)
     return list(risks.values())
 
 

@@ -34,7 +34,8 @@ def correlate(requests: pd.DataFrame, errors: list[LogEntry]) -> pd.DataFrame:
     source = pd.Series([None] * len(frame), index=frame.index, dtype="object")
     source[frame["sqlstate"].notna()] = "response"
     frame["sqlstate_source"] = source
-    failed = frame[frame["error"].notna() & frame["sqlstate"].isna() & (frame["status"] != 0)]
+    # 0: no response; 502, 504: a proxy's, the service never answered: no database error of theirs to find
+    failed = frame[frame["error"].notna() & frame["sqlstate"].isna() & ~frame["status"].isin([0, 502, 504])]
     found = sorted((e for e in errors if e.sqlstate and e.is_error and not e.from_harness), key=lambda e: e.at)
     if failed.empty or not found:
         return frame

@@ -136,6 +136,7 @@ class _Routes:
         self.inflight: Counter[str] = Counter()
         self.sessions: dict[str, Any] = {}
         self.changed = asyncio.Event()
+        self.failures = 0
 
     def session(self, backend: str) -> Any:
         import aiohttp
@@ -177,6 +178,10 @@ async def _forward(routes: _Routes, request: Any) -> Any:
                     raise
         raise AssertionError("unreachable")
     except (aiohttp.ClientError, OSError) as exc:
+        routes.failures += 1
+        if routes.failures <= 20:  # the first ones say why; the load records every one
+            print(f"502 {request.method} {request.raw_path} -> {backend}: {type(exc).__name__}: {exc}",
+                  file=sys.stderr, flush=True)
         return web.Response(status=502, text=f"rehearse proxy: {backend} failed: {type(exc).__name__}: {exc}")
     finally:
         routes.inflight[backend] -= 1
