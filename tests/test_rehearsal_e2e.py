@@ -134,16 +134,23 @@ def test_service_that_cannot_start_is_an_environment_failure(tmp_path: Path) -> 
 
 
 @pytest.mark.slow
-def test_safe_release_blocks_no_request_beyond_its_lock_timeout(tmp_path: Path) -> None:
-    proc = _rehearse(tmp_path, "--to", "2.1", "--set", "seed.rows=100000")
+def test_safe_release_with_a_blue_green_swap_fails_no_request_in_the_upgrade(tmp_path: Path) -> None:
+    proc = _rehearse(tmp_path, "--to", "2.1", "--set", "seed.rows=100000", "--set", "service.swap=blue_green")
     _, stderr = proc.communicate(timeout=240)
     assert proc.returncode in (0, 1), stderr
-    summary = json.loads((_run_dir(tmp_path) / "summary.json").read_text())
+    run_dir = _run_dir(tmp_path)
+    assert processes_of(run_dir.name) == [], "the proxy and both versions are gone"
+    summary = json.loads((run_dir / "summary.json").read_text())
     upgrade = [s for s in summary["statements"] if s["phase"] == "upgrade"]
     assert any(s["sql"].startswith("CREATE INDEX CONCURRENTLY") for s in upgrade)
     assert all(s["error"] is None for s in upgrade)
     assert max(s["max_wait_ms"] for s in upgrade) <= 200, "2.1 runs its DDL with a 200 ms lock_timeout"
     assert next(g for g in summary["gates"] if g["metric"] == "lock_wait_max_ms")["passed"]
+    upgrade_phase = next(p for p in summary["phases"] if p["name"] == "upgrade")
+    assert upgrade_phase["requests"] > 20 and upgrade_phase["errors"] == 0, "no failed request in the upgrade"
+    assert [s["strategy"] for s in summary["swaps"]] == ["blue_green", "blue_green"]
+    assert summary["downtime_s"] == 0 and summary["swaps"][0]["failed_requests"] == 0
+    assert (run_dir / "logs" / "proxy.log").exists()
 
 
 @pytest.mark.slow

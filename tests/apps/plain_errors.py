@@ -50,7 +50,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 if __name__ == "__main__":
-    for attempt in range(50):
+    for _attempt in range(50):
         try:
             with psycopg.connect() as conn:
                 conn.execute(SETUP)
