@@ -47,7 +47,7 @@ class LocalEnvironment:
         self.child_env = {**os.environ, RUN_ID_ENV: run_id}
         self.postgres = LocalPostgres(run_dir, plan.postgres_bin, plan.database, self.child_env, run_id,
                                       version=plan.postgres_version, extensions=plan.extensions)
-        self.server_source = self.postgres.install.describe()
+        self.server_source = f"{self.postgres.install.bin_dir}, {self.postgres.install.source}"
         self.port = free_loopback_port()
         self.database: Database | None = None
         self.service: LocalInstance | None = None

@@ -8,10 +8,13 @@ from harness.records.run import ActionRecord, ContentionRecord, Lock, RollbackRe
 from harness.records.summary import (
     ChainLink,
     ErrorGroup,
+    FailedRevert,
     GateResult,
     LintCheck,
+    LockOrderRisk,
     LockWaits,
     Offender,
+    ServerFacts,
     Summary,
     SwapFigures,
     UpgradeFigures,
@@ -147,6 +150,77 @@ def failing_run() -> Summary:
     )
 
 
+def command_run() -> Summary:
+    """A migration tool's upgrade (one command, its statements traced in one transaction) and a down-migration
+    that failed, with a blue_green swap, errors by cause from the server log, and a lock-order risk."""
+    traced = dict(origin="traced", source="alembic upgrade r4 (traced)", statement_index=None)
+    statements = [
+        statement_figures(2, "alembic upgrade r4", origin="command", source="alembic upgrade r4", duration_ms=4654.0,
+                          statement_index=None, rewrites=["notes", "notes_slug_key (index)"], blocked_backends=16,
+                          max_wait_ms=1165.0, blocked_requests=131, failed_requests=91),
+        statement_figures(2, "select pg_catalog.version()", duration_ms=0.1, chatter=True, **traced),
+        statement_figures(2, "ALTER TABLE accounts ADD COLUMN password_algo text NOT NULL DEFAULT 'sha256'",
+                          duration_ms=5.4, lock_records=[Lock("AccessExclusiveLock", "accounts")],
+                          locks=["AccessExclusiveLock accounts"], held_ms=1214.0, blocked_backends=4,
+                          max_wait_ms=1165.0, blamed_waits=4, blocked_requests=1, failed_requests=1, **traced),
+        statement_figures(2, "UPDATE alembic_version SET version_num='r2' WHERE alembic_version.version_num = 'r1'",
+                          duration_ms=0.3, chatter=True, **traced),
+        statement_figures(2, "ALTER TABLE notes ADD COLUMN uid uuid NOT NULL DEFAULT uuid_generate_v4()",
+                          duration_ms=969.0, lock_records=[Lock("AccessExclusiveLock", "notes")],
+                          locks=["AccessExclusiveLock notes"], held_ms=1203.0,
+                          rewrites=["notes", "notes_slug_key (index)"], blocked_backends=12, max_wait_ms=1135.0,
+                          error=float("nan"), sqlstate=float("nan"), **traced),
+        statement_figures(2, "COMMIT", duration_ms=75.2, **traced),
+        statement_figures(3, "alembic downgrade r1", phase="rollback", direction="down", origin="command",
+                          source="alembic downgrade r1", duration_ms=900.0, statement_index=None, sqlstate="22001",
+                          error="value too long for type character varying(100) (exit code 1: sqlalchemy.exc."
+                                "DataError)"),
+        statement_figures(3, "ALTER TABLE notes ALTER COLUMN title TYPE varchar(100)", phase="rollback",
+                          direction="down", duration_ms=12.0, sqlstate="22001",
+                          error="value too long for type character varying(100)", **traced),
+    ]
+    return summary(
+        verdict="fail", exit_code=1, to_version="2.1",
+        server=ServerFacts("15.18", 150018, 15, "/usr/lib/postgresql/15/bin, the system's install",
+                           ["pgcrypto", "uuid-ossp"], ["pgcrypto 1.3", "uuid-ossp 1.1"]),
+        phases=[phase_figures("baseline", p99_ms=61.0, started=T0, duration_s=4.7),
+                phase_figures("upgrade", p99_ms=1183.0, started=T0 + 4.7, duration_s=7.0, to_version="2.1",
+                              errors=156, error_rate=0.212, errors_by_cause={"migration": 156}),
+                phase_figures("rollback", p99_ms=377.0, started=T0 + 11.7, duration_s=6.1, from_version="2.1",
+                              to_version="2.1", errors=2, error_rate=0.0023, errors_by_cause={"service": 2})],
+        statements=statements, migration_errors=1,
+        actions=[ActionRecord("upgrade", "migrate", "migrations of 2.1", T0 + 5, T0 + 9.7),
+                 ActionRecord("upgrade", "swap", "swap the service to 2.1", T0 + 9.7, T0 + 11.2, "ok",
+                              "1.0 -> 2.1 blue_green: switched with no gap, old version drained and stopped in 0.87 s"),
+                 ActionRecord("rollback", "revert", "down-migrations of what the upgrade applied", T0 + 11.7,
+                              T0 + 12.6, "failed", "alembic downgrade r1: 22001 value too long"),
+                 ActionRecord("rollback", "swap_back", "swap the service back to 1.0", T0 + 12.6, T0 + 12.6,
+                              "skipped", 'the down-migrations failed (revert on_failure = "stay"): 2.1 keeps serving')],
+        failed_reverts=[FailedRevert("rollback", "stay", "alembic downgrade r1: 22001 value too long", "2.1", "2.1")],
+        swaps=[SwapFigures("1.0", "2.1", 0.0, "upgrade", T0 + 10.5, T0 + 10.5, "blue_green", T0 + 9.7, T0 + 11.2)],
+        errors=[ErrorGroup("upgrade", "/notes/[id]", "22P02", "invalid text representation", 28, 500, "migration",
+                           {"500": 28}, "server log", [2]),
+                ErrorGroup("upgrade", "/notes/by-slug/[slug]", "http", "", 66, 502, "migration", {"502": 66}, None,
+                           [2]),
+                ErrorGroup("rollback", "/login", "http", "", 2, 401, "service", {"0": 1, "401": 1}, None, [])],
+        lock_order_risks=[LockOrderRisk(
+            ["accounts", "notes"], ["AccessExclusiveLock accounts (#2 ALTER TABLE accounts ADD COLUMN password_algo)",
+                                    "AccessExclusiveLock notes (#2 ALTER TABLE notes ADD COLUMN uid)"],
+            ["RowExclusiveLock notes", "RowExclusiveLock accounts"], ["notes-1.0"], 311,
+            ["#2 ALTER TABLE accounts ADD COLUMN password_algo", "#2 ALTER TABLE notes ADD COLUMN uid"], 0)],
+        rollback=RollbackResult(safe=False, checked=True, phase="rollback", data_changes=[
+            TableChange("accounts", "baseline", 2000, 2000, changed=112, examples={"lost": [], "changed": ["a25"]},
+                        changed_columns={"password_hash": 112, "notes_count": 3},
+                        column_examples={"password_hash": ["a25@example.test", "a36@example.test"]},
+                        key_columns=["email"])]),
+        gates=[GateResult("errors[upgrade,cause=swap] <= 0", "errors", "upgrade", None, "max", 0.0, 0.0, True),
+               GateResult("error_rate[upgrade,cause=migration] <= 0.05", "error_rate", "upgrade", None, "max", 0.05,
+                          0.1535, False),
+               GateResult("error_rate[post_rollback] <= 0.001", "error_rate", None, None, "max", 0.001, 0.0087,
+                          False)],
+    )
+
+
 def interrupted_run() -> Summary:
     phases = timeline_phases(post_rollback_p99=None)[:3]
     phases[2] = phase_figures("post_upgrade", p99_ms=None, rps=0.0, started=T0 + 34.25, duration_s=1.5,
@@ -178,6 +252,27 @@ def test_failing_run_with_a_blocking_statement_errors_a_chain_and_an_unsafe_roll
 
 def test_interrupted_run(snapshot) -> None:
     assert render_markdown(interrupted_run()) == snapshot
+
+
+def test_command_run_with_a_failed_down_migration_causes_and_a_lock_order_risk(snapshot) -> None:
+    assert render_markdown(command_run()) == snapshot
+
+
+def test_precision_of_a_command_run() -> None:
+    """Issue 9, item 11: no "error: nan", one failure counted once, limits as written, every HTTP status."""
+    markdown = render_markdown(command_run())
+    assert "nan" not in markdown.lower()
+    rows = statement_rows(markdown)
+    assert [row[4] for row in rows].count("22001: value too long for type character varying(100)") == 1
+    assert "| error_rate[post_rollback] <= 0.001 | 0.001 | 0.0087 |" in markdown
+    assert "| error_rate[upgrade,cause=migration] <= 0.05 | 0.05 | 0.153 |" in markdown
+    assert "no response ×1, 401 ×1" in markdown
+    assert [row[2] for row in rows][:3] == ["`alembic upgrade r4`",
+                                           "`ALTER TABLE accounts ADD COLUMN password_algo text NOT NULL DEFAULT "
+                                           "'sha256'`",
+                                           "`ALTER TABLE notes ADD COLUMN uid uuid NOT NULL DEFAULT "
+                                           "uuid_generate_v4()`"], "execution order, chatter collapsed"
+    assert "alembic_version" not in markdown.split("## Migration statements")[1].split("## ")[0]
 
 
 # --- direct checks (independent of the snapshots) ------------------------------------------------------------
