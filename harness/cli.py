@@ -117,10 +117,12 @@ def _run(args: argparse.Namespace) -> int:
 
     plan = _load(args)
     phases = compile_timeline(plan)
-    if plan.environment != "docker":  # what a local run needs is known now; docker checks its server as it starts
-        checked = preflight(plan, "local" if plan.environment == "local" else None)
-        if checked.environment == "local":
-            checked.raise_first()
+    # Everything a run needs that is known before it starts (binaries, extensions, runtimes, images' labels); an
+    # engine that does not answer stays an environment failure (exit 3), as the environment reports it.
+    checked = preflight(plan)
+    for problem in checked.problems:
+        if problem.key != "environment.kind":
+            raise problem
     if args.repeat != 1:
         return _repeat(args, plan, phases)
     print(f"rehearsal: {plan.scenario} {plan.from_version} -> {plan.to_version}", flush=True)

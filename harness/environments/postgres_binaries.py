@@ -193,7 +193,8 @@ def where_to_get(missing: list[str], major: int) -> str:
     if other:
         ways.append(f"{_named(other, verb=False)} {'is' if len(other) == 1 else 'are'} not part of PostgreSQL: "
                     f"install {'its' if len(other) == 1 else 'their'} package for PostgreSQL {major} (e.g. "
-                    f"postgresql-{major}-{other[0]}) and point environment.postgres_bin at that install")
+                    f"postgresql-{major}-{other[0]}) and point environment.postgres_bin at that install (--env docker: "
+                    f"an image that has it)")
     return "; ".join(ways)
 
 
