@@ -194,7 +194,7 @@ def _traced_run(plan: Plan, run_dir: Path | None, reports: Path) -> RunDir | Non
 
 def _traced_sql(run: RunDir, version: str, direction: str) -> list[str]:
     """The statements a release's command ran in that direction, as the rehearsal traced them (tool chatter
-    and bookkeeping left out)."""
+    and bookkeeping left out, but not the transaction's BEGIN and COMMIT: the lint reads what ran together)."""
     from harness.result.frames import load_frames  # noqa: PLC0415 - pandas loads only for this fallback
 
     statements = load_frames(run).statements
@@ -204,5 +204,8 @@ def _traced_sql(run: RunDir, version: str, direction: str) -> list[str]:
         mine = statements[(statements["origin"] == "traced") & (statements["version"] == version)
                           & (statements["direction"] == direction)]
     first_seq = mine["seq"].min() if len(mine) else None  # one run of the command (a re-upgrade repeats it)
-    return [str(sql) for sql in mine[mine["seq"] == first_seq]["sql"] if not is_chatter(str(sql))
-            and str(sql).strip().upper() not in ("COMMIT", "ROLLBACK")]
+    control = ("BEGIN", "COMMIT", "ROLLBACK", "START TRANSACTION")
+    kept = [str(sql) for sql in mine[mine["seq"] == first_seq]["sql"]
+            if str(sql).strip().upper() in control or not is_chatter(str(sql))]
+    empty = [i for i in range(len(kept) - 1) if kept[i].upper() == "BEGIN" and kept[i + 1].upper() in control[1:3]]
+    return [sql for i, sql in enumerate(kept) if i not in empty and i - 1 not in empty]  # no empty transactions

@@ -178,7 +178,14 @@ def statement_table(frames: Frames) -> list[StatementFigures]:
         others = involved.loc[[i for i, found in holders.items() if step.Index in found]]
         own = begun[mine]
         started_during = (requests["start"] >= step.started) & (requests["start"] <= ended)
-        held_up = started_during & (requests["latency_ms"] > bar) if len(others) else started_during & False
+        # held up by its locks: slow requests started while waits blamed on it went on (to its COMMIT at most)
+        if len(others):
+            hold_start = min(float(step.started), float(others["waitstart"].min()))
+            hold_end = max(float(ended), float((others["waitstart"] + others["waiting_s"]).max()))
+            held_up = (requests["start"] >= hold_start) & (requests["start"] <= hold_end) & \
+                (requests["latency_ms"] > bar)
+        else:
+            held_up = started_during & False
         failed = started_during & requests["error"].notna()
         during = requests.loc[started_during, "latency_ms"]
         p99_during = float(np.percentile(during, 99)) if len(during) else None
