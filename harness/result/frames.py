@@ -124,17 +124,19 @@ def with_sampled_locks(exact: list[dict], seen: list[dict]) -> list[dict]:
             continue
         same_sql = [s for s in same_backend if s["sql"] == " ".join(str(sampled["sql"]).split())]
         target = min(same_sql or same_backend, key=lambda s: abs(s["started"] - sampled["started"]))
-        target["txn"] = sampled["txn"]
+        since = _xact_start(sampled["txn"])
+        if since is not None:  # seen idle after its COMMIT, the backend has no transaction to give it
+            target["txn"] = sampled["txn"]
         if target.get("sqlstate") and sampled["started"] < target["started"]:  # the log has no start for it
             target["started"] = sampled["started"]
-        since = _xact_start(sampled["txn"])
         earlier = [s for s in same_backend if since is not None and since - 0.002 <= s["started"] <= target["started"]]
         for lock in sampled["locks"]:
             named = [s for s in earlier if _names(s["sql"], str(lock["relation"]))]
             owner = min(named, key=lambda s: s["started"]) if named else target
             if lock not in owner["locks"]:
                 owner["locks"].append(lock)
-            owner["txn"] = owner["txn"] or sampled["txn"]
+            if since is not None:
+                owner["txn"] = owner["txn"] or sampled["txn"]
     previous: dict[int, str] = {}
     for statement in result:  # statements too quick to be sampled belong to the backend's last transaction
         statement["txn"] = statement["txn"] or previous.get(statement["pid"]) or f"{statement['pid']}:unsampled"
