@@ -31,6 +31,7 @@ import os
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class H(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
     def do_GET(self):
         body = b'{"ok": true, "pad": "' + b"x" * 200 + b'"}'
         self.send_response(200); self.send_header("Content-Length", str(len(body))); self.end_headers()
