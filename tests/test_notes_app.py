@@ -237,3 +237,18 @@ def test_repeat_reports_how_often_each_outcome_occurred(failing_downgrade) -> No
     assert all(Path(r["run_dir"]).parent == parent for r in report["repetitions"])
     assert "| migration failed (22001) in rollback | 2 of 2 | 100% |" in (parent / "repeat.md").read_text()
     assert "outcomes of 2 runs:" in result.stdout
+
+
+@pytest.mark.slow
+def test_an_undeclared_missing_extension_fails_the_setup_naming_it(notes: Path, tmp_path: Path) -> None:
+    """The embedded PostgreSQL 18 has no pgcrypto: without environment.extensions the first migration fails,
+    and the failure says which extension is missing and where to get it, not just an exit code."""
+    result = _cli("run", str(notes), "--out", str(tmp_path), "--set", "environment.postgres_version=18",
+                  "--set", "environment.extensions=[]", timeout=120)
+    assert result.returncode == 3, result.stderr
+    line = result.stderr.strip().splitlines()[0]  # then the partial report's path
+    assert "setting up the 1.0 schema failed" in line and "exit code 1" in line
+    assert 'extension "pgcrypto" is not available' in line
+    assert 'declare environment.extensions = ["pgcrypto"]' in line and "apt-get install postgresql-18" in line
+    (run_dir,) = tmp_path.iterdir()
+    assert processes_of(run_dir.name) == [] and postgres_temp_dirs(run_dir.name) == []

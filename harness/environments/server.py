@@ -6,6 +6,7 @@ then), before any migration runs; a missing extension is an environment failure 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import psycopg
@@ -30,6 +31,21 @@ def server_facts(database: Database, extensions: list[str]) -> dict[str, Any]:
                                f"{named}: {where_to_get(missing, major)}")
     return {"version": version.split(" ")[0], "version_num": number, "major": major,
             "extensions_required": list(extensions)}
+
+
+_NOT_AVAILABLE = re.compile(r'extension "([^"]+)" is not available|could not open extension control file '
+                            r'"[^"]*/([^/"]+)\.control"')
+
+
+def missing_extension_hint(error: str, major: int) -> str:
+    """For an error that says the server lacks an extension: which one and where to get it ("" otherwise)."""
+    found = _NOT_AVAILABLE.search(error)
+    if found is None:
+        return ""
+    name = found.group(1) or found.group(2)
+    where = where_to_get([name], major)
+    return (f"; this server lacks extension {name}: declare environment.extensions = [\"{name}\"] (and "
+            f"environment.postgres_version) so that it is checked before anything starts; {where}")
 
 
 def installed_extensions(database: Database) -> list[str]:

@@ -20,7 +20,7 @@ from harness.core.signals import held_signals
 from harness.core.streams import JsonLines
 from harness.core.text import one_line, redact
 from harness.environments.select import open_environment
-from harness.environments.server import installed_extensions, server_facts
+from harness.environments.server import installed_extensions, missing_extension_hint, server_facts
 from harness.events import Events
 from harness.load.launcher import Load
 from harness.observe.base import ObserverContext
@@ -108,8 +108,9 @@ def _run(plan: Plan, phases: list[PlannedPhase], kind: str, run: RunDir, log: Ru
     try:
         migrator.apply(plan.setup_path(), phase="setup")
     except MigrationError as failure:
+        hint = missing_extension_hint(str(failure), int(server["major"]))
         raise EnvironmentFailure(f"setting up the {plan.from_version} schema failed: {failure} "
-                                 f"(log: {run.log('migrations.log')})") from None
+                                 f"(log: {run.log('migrations.log')}){hint}") from None
     migrator.applied.clear()  # the setup is the baseline: a revert never undoes it
     timing("schema_setup_s", t0)
     seeded = seed(plan, database, run.log("seed.log"), run.run_id)
