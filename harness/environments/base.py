@@ -11,7 +11,11 @@ from harness.plan import Plan, Release, placeholders
 
 
 class Environment(Protocol):
-    """A place to rehearse in. Each verb blocks until done; `close` always tears everything down."""
+    """A place to rehearse in. Each verb blocks until done; `close` always tears everything down.
+
+    Environments that can run two versions at once also have `start_instance(release)`: the release on a port of
+    its own beside the running one, returning an instance with `release`, `url`, `failure()` and `stop()`
+    (service.swap's blue_green strategy needs it; local and docker have it)."""
 
     name: str
 
