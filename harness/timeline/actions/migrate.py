@@ -5,18 +5,13 @@ from __future__ import annotations
 from typing import ClassVar
 
 from harness.core.errors import MigrationError
-from harness.plan import ActionCall, Plan
-from harness.timeline.actions.base import no_arguments
+from harness.plan import Plan
+from harness.timeline.actions.base import WithoutArguments
 from harness.timeline.state import Rehearsal, Skip
 
 
-class Migrate:
+class Migrate(WithoutArguments):
     name: ClassVar[str] = "migrate"
-
-    @classmethod
-    def parse(cls, call: ActionCall, plan: Plan) -> Migrate:
-        no_arguments(call, plan)
-        return cls()
 
     def describe(self, plan: Plan) -> str:
         return f"migrations of {', '.join(r.version for r in plan.upgrade_path())}"

@@ -5,18 +5,13 @@ from __future__ import annotations
 from typing import ClassVar
 
 from harness.core.errors import MigrationError
-from harness.plan import ActionCall, Plan
-from harness.timeline.actions.base import no_arguments
+from harness.plan import Plan
+from harness.timeline.actions.base import WithoutArguments
 from harness.timeline.state import Rehearsal, Skip
 
 
-class Revert:
+class Revert(WithoutArguments):
     name: ClassVar[str] = "revert"
-
-    @classmethod
-    def parse(cls, call: ActionCall, plan: Plan) -> Revert:
-        no_arguments(call, plan)
-        return cls()
 
     def describe(self, plan: Plan) -> str:
         return "down-migrations of what the upgrade applied"
