@@ -161,7 +161,8 @@ def test_traffic_updated_table_is_compared_by_key(database: Database) -> None:
     _sql(database, "CREATE TABLE sessions (token uuid PRIMARY KEY, seen timestamptz)",
          "INSERT INTO sessions SELECT gen_random_uuid(), now() FROM generate_series(1, 500)")
     check = RollbackCheck(database, [], keys_only=["sessions"])
-    _rehearse(check, database, [], ["DELETE FROM sessions WHERE token = (SELECT token FROM sessions ORDER BY token LIMIT 1)"],
+    first = "(SELECT token FROM sessions ORDER BY token LIMIT 1)"
+    _rehearse(check, database, [], [f"DELETE FROM sessions WHERE token = {first}"],
               meanwhile=["UPDATE sessions SET seen = now() + interval '1 s'"])
     baseline = _changes(check, "sessions", "baseline")
     assert baseline["changed"] == 0 and baseline["lost"] == 1, "updates are not changes; a lost key is"

@@ -139,7 +139,8 @@ class DockerEnvironment:
     def close(self) -> None:
         """Remove everything this run created; idempotent, never raises (a half-started state included)."""
         steps: list[tuple[str, Callable[[], None]]] = [
-            ("stop_other", self.stop_other), ("stop_service", self.stop_service), ("remove_postgres", self._remove_postgres),
+            ("stop_other", self.stop_other), ("stop_service", self.stop_service),
+            ("remove_postgres", self._remove_postgres),
             ("remove_network", self._remove_network), ("sweep", self._sweep)]
         for name, step in steps:
             try:

@@ -58,7 +58,7 @@ def _record(request_type, name, response_time, response_length, response=None, e
     served_by = _served_by(response)
     _writer.writerow([f"{start_time:.6f}" if start_time else "", name, request_type, status,
                       f"{response_time:.3f}", response_length or 0, error or "", sqlstate, _worker, served_by])
-    if error and _bodies is not None:
+    if error:
         _sample_body(start_time, name, status, response, error, served_by)
 
 
@@ -72,6 +72,8 @@ def _served_by(response) -> str:
 def _sample_body(start_time, name, status, response, error, served_by) -> None:
     """Keep a few bodies of failed responses per endpoint, status and time window; secrets masked."""
     global _bodies_written
+    if _bodies is None:
+        return
     at = start_time or 0.0
     slot = (name, status, int(at // ERROR_BODY_WINDOW_S))
     if _bodies_written >= ERROR_BODIES_MAX or _bodies_seen.get(slot, 0) >= ERROR_BODIES_PER_ENDPOINT_WINDOW:

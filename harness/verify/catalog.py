@@ -103,7 +103,8 @@ WHERE c.relkind IN ('v', 'm') AND {USER_SCHEMAS} AND {NOT_EXTENSION.format(oid='
 """
 FUNCTIONS = f"""
 SELECT n.nspname || '.' || p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
-       pg_get_function_result(p.oid), l.lanname, p.provolatile::text, md5(coalesce(p.prosrc, '') || coalesce(p.probin, '')),
+       pg_get_function_result(p.oid), l.lanname, p.provolatile::text,
+       md5(coalesce(p.prosrc, '') || coalesce(p.probin, '')),
        p.prokind::text
 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_language l ON l.oid = p.prolang
 WHERE {USER_SCHEMAS} AND {NOT_EXTENSION.format(oid='p.oid')}
@@ -113,7 +114,8 @@ SELECT t.tgname, n.nspname || '.' || c.relname, pg_get_triggerdef(t.oid), t.tgen
 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE NOT t.tgisinternal AND {USER_SCHEMAS}
 """
-EXTENSIONS = "SELECT e.extname, e.extversion, n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace"
+EXTENSIONS = ("SELECT e.extname, e.extversion, n.nspname FROM pg_extension e "
+              "JOIN pg_namespace n ON n.oid = e.extnamespace")
 ENUMS = f"""
 SELECT n.nspname || '.' || t.typname, string_agg(e.enumlabel, ', ' ORDER BY e.enumsortorder)
 FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace JOIN pg_enum e ON e.enumtypid = t.oid
@@ -184,7 +186,7 @@ def read_catalog(conn: psycopg.Connection) -> Catalog:
     for name, type_, start, increment, low, high, cycle, owner, position in conn.execute(SEQUENCES):
         objects.append(CatalogObject("sequence", name, owner.rsplit(".", 1)[0] if owner else None,
                                      (owner.rsplit(".", 1)[1],) if owner else (), (
-            ("type", type_), ("start", str(start)), ("increment", str(increment)), ("min", str(low)),
+            ("type", str(type_)), ("start", str(start)), ("increment", str(increment)), ("min", str(low)),
             ("max", str(high)), ("cycle", "CYCLE" if cycle else ""), ("owned by", owner or ""),
             (POSITION, "" if position is None else str(position)))))
     for name, relkind, definition in conn.execute(VIEWS):
@@ -197,7 +199,7 @@ def read_catalog(conn: psycopg.Connection) -> Catalog:
             ("body md5", body))))
     for name, table, definition, enabled in conn.execute(TRIGGERS):
         objects.append(CatalogObject("trigger", f"{name} on {table}", table, attrs=(
-            ("definition", definition), ("state", TRIGGER_ENABLED.get(enabled, enabled)))))
+            ("definition", definition), ("state", TRIGGER_ENABLED.get(enabled, str(enabled))))))
     for name, version, schema in conn.execute(EXTENSIONS):
         objects.append(CatalogObject("extension", name, attrs=(("version", version), ("schema", schema))))
     for name, values in conn.execute(ENUMS):

@@ -67,7 +67,8 @@ def table_shape(conn: psycopg.Connection, table: str) -> TableShape:
         """SELECT a.attname, EXISTS (
                SELECT 1 FROM pg_opclass oc JOIN pg_am am ON am.oid = oc.opcmethod
                WHERE am.amname = 'hash' AND oc.opcdefault
-                 AND (oc.opcintype IN (t.oid, t.typbasetype) OR (t.typtype = 'e' AND oc.opcintype = 'anyenum'::regtype)))
+                 AND (oc.opcintype IN (t.oid, t.typbasetype)
+                      OR (t.typtype = 'e' AND oc.opcintype = 'anyenum'::regtype)))
            FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
            WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum""", [oid]).fetchall()
     keys = conn.execute(
@@ -191,7 +192,7 @@ def compare(session: CheckSession, expected: RowSnapshot, since: RowSnapshot | N
     b = expected.bucketing
     live_hash = sql.SQL("0::bigint") if by_key else row_hash(shape, expected.columns)
     snap_hash = sql.SQL("0::bigint") if by_key else sql.SQL("e.rehearse_hash")
-    in_range = sql.SQL("TRUE")
+    in_range: sql.Composable = sql.SQL("TRUE")
     if expected.key_range is not None:
         in_range = sql.SQL("t.{} BETWEEN {} AND {}").format(sql.Identifier(expected.keys[0]),
                                                              sql.Literal(expected.key_range[0]),
@@ -212,7 +213,7 @@ def compare(session: CheckSession, expected: RowSnapshot, since: RowSnapshot | N
         sql.SQL("ROW({})::text").format(sql.SQL(", ").join(sql.SQL("e.{}").format(sql.Identifier(k))
                                                            for k in expected.keys))
     live_keys = sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(k)) for k in expected.keys)
-    fresh = sql.SQL("FALSE")
+    fresh: sql.Composable = sql.SQL("FALSE")
     if since is not None:
         since_join = sql.SQL(" AND ").join(sql.SQL("s.{k} = e.{k}").format(k=sql.Identifier(k)) for k in expected.keys)
         fresh = sql.SQL("NOT EXISTS (SELECT 1 FROM {s} s WHERE {j})").format(s=sql.Identifier(since.temp),
@@ -223,8 +224,10 @@ def compare(session: CheckSession, expected: RowSnapshot, since: RowSnapshot | N
              d AS (SELECT {key_text} AS k, l.rehearse_hash IS NULL AS lost, {fresh} AS fresh
                    FROM e LEFT JOIN l ON {join}
                    WHERE l.rehearse_hash IS NULL OR l.rehearse_hash <> {snap_hash})
-        SELECT count(*) FILTER (WHERE lost), count(*) FILTER (WHERE NOT lost), count(*) FILTER (WHERE lost AND fresh),
-               (array_agg(k ORDER BY k) FILTER (WHERE lost))[1:{n}], (array_agg(k ORDER BY k) FILTER (WHERE NOT lost))[1:{n}]
+        SELECT count(*) FILTER (WHERE lost), count(*) FILTER (WHERE NOT lost),
+               count(*) FILTER (WHERE lost AND fresh),
+               (array_agg(k ORDER BY k) FILTER (WHERE lost))[1:{n}],
+               (array_agg(k ORDER BY k) FILTER (WHERE NOT lost))[1:{n}]
         FROM d""").format(temp=temp, be=b.expr("e"), bt=b.expr("t"), live_keys=live_keys, h=live_hash, rel=rel,
                           key_text=key_text, fresh=fresh, join=join, snap_hash=snap_hash, n=sql.Literal(EXAMPLES))
     row = conn.execute(query, {"buckets": differing}).fetchone()

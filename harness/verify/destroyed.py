@@ -97,7 +97,7 @@ def _measure_column(conn: psycopg.Connection, table: str, column: str, type_: st
     constant = constant_default(default)
     col = sql.Identifier(column)
     other = sql.SQL("{c} IS NOT NULL").format(c=col) if constant is None or constant.startswith("NULL") else \
-        sql.SQL("{c} IS DISTINCT FROM ({d})").format(c=col, d=sql.SQL(constant))  # type: ignore[arg-type]
+        sql.SQL("{c} IS DISTINCT FROM ({d})").format(c=col, d=sql.SQL(constant))
     row = conn.execute(sql.SQL("SELECT count({c}), count(*) FILTER (WHERE {other}) FROM {t}").format(
         c=col, other=other, t=relation(table))).fetchone()
     non_null, non_default = (int(row[0]), int(row[1])) if row else (0, 0)

@@ -138,7 +138,8 @@ class RollbackCheck:
             self.changes.append(_change(compare(session, base, keys_only=by_key), "baseline", base))
             pre = self.pre_rollback.get(table)
             if pre is not None:
-                self.changes.append(_change(compare(session, pre, since=base, keys_only=by_key), "before_rollback", pre))
+                found = compare(session, pre, since=base, keys_only=by_key)
+                self.changes.append(_change(found, "before_rollback", pre))
         self.destroyed = destroyed_by_rollback(session, self.upgrade_data, after) if self.upgrade_data else []
         self.acknowledged = self._acknowledged(session)
         now = self._config()

@@ -24,7 +24,8 @@ class Migrate:
     def parse(cls, call: ActionCall, plan: Plan) -> Migrate:
         for name in call.args:
             if name != "kill_after_s":
-                raise PlanError(plan.path, f"{call.key}.{name}", "unknown argument of 'migrate' (it takes kill_after_s)")
+                raise PlanError(plan.path, f"{call.key}.{name}",
+                                "unknown argument of 'migrate' (it takes kill_after_s)")
         kill_after_s = argument(call, plan, "kill_after_s", (int, float, type(None)), None)
         if kill_after_s is not None and not 0 < kill_after_s <= 3600:
             raise PlanError(plan.path, f"{call.key}.kill_after_s", f"must be between 0 and 3600, got {kill_after_s!r}")

@@ -35,7 +35,8 @@ class SetFlag:
     def parse(cls, call: ActionCall, plan: Plan) -> SetFlag:
         for name in call.args:
             if name not in ("name", "value"):
-                raise PlanError(plan.path, f"{call.key}.{name}", "unknown argument of 'set_flag' (it takes name, value)")
+                raise PlanError(plan.path, f"{call.key}.{name}",
+                                "unknown argument of 'set_flag' (it takes name, value)")
         if plan.rollback.flags is None:
             raise PlanError(plan.path, call.key, "set_flag needs [rollback.flags] (a flags file or table)")
         flag = call.args.get("name")

@@ -52,6 +52,7 @@ class StartOther:
             raise
         proxy.add_other(url, other.version, self.share)
         rehearsal.beside = other
-        rehearsal.log.write("beside", phase=rehearsal.phase_name, version=other.version, serving=rehearsal.serving.version,
+        serving = rehearsal.serving.version
+        rehearsal.log.write("beside", phase=rehearsal.phase_name, version=other.version, serving=serving,
                             share=self.share, started=True)
-        return f"{other.version} beside {rehearsal.serving.version} (healthy in {waited:.2f} s), {self.share:.0%} of requests"
+        return f"{other.version} beside {serving} (healthy in {waited:.2f} s), {self.share:.0%} of requests"
