@@ -16,8 +16,8 @@ ACKNOWLEDGED_STREAM = "acknowledged.jsonl"
 ERROR_BODIES_FILE_ENV = "REHEARSE_ERROR_BODIES_FILE"
 ERROR_BODIES_STREAM = "error_bodies.jsonl"
 ERROR_BODY_CHARS = 300
-ERROR_BODIES_PER_ENDPOINT_WINDOW = 3  # at most this many per endpoint and status in each window
-ERROR_BODY_WINDOW_S = 5.0
+ERROR_BODIES_PER_ENDPOINT_WINDOW = 2  # at most this many per endpoint and status in each window
+ERROR_BODY_WINDOW_S = 1.0
 ERROR_BODIES_MAX = 5000
 # The header the mixed-versions proxy (harness.service.mixed) adds: the version of the instance that answered.
 SERVED_BY_HEADER = "X-Rehearse-Served-By"

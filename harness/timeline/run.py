@@ -130,7 +130,8 @@ def _run(plan: Plan, phases: list[PlannedPhase], kind: str, run: RunDir, log: Ru
     if any(action.name == "start_other" for planned in phases for action in planned.actions):
         proxy = MixedProxy(url, old.version)  # the load goes through it, so that it can split between versions
         stack.callback(proxy.close)
-        events.swap_ended.add_listener(lambda swap, **_: proxy.set_primary(swap.to_version))
+        # stop-then-start: from the stop on, whatever answers is the new version
+        events.swap_started.add_listener(lambda to_version, **_: proxy.set_primary(to_version))
         log.write("mixed_proxy", url=proxy.url, service=url)
     load = Load(plan, run.stream("requests.csv"), run.log("locust.log"), run.run_id)
     stack.callback(load.stop)
