@@ -4,6 +4,7 @@ what the rollback undid, what is left, and the verdict's reasons."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from pathlib import Path
@@ -46,10 +47,8 @@ def _upgrade_then_rollback(migrator: Migrator, check: RollbackCheck, kill_after_
         status = "killed" if "killed" in str(failure) else "failed"
     check.after_upgrade(status)
     check.before_rollback()
-    try:
+    with contextlib.suppress(MigrationError):  # a failed down-migration is what some tests look for
         migrator.revert(phase="rollback")
-    except MigrationError:
-        pass
     check.after_rollback()
     check.close()
     return status
