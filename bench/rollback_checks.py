@@ -40,7 +40,7 @@ def load(database: Database, rows: int) -> None:
         conn.execute("DROP TABLE IF EXISTS orders")
         conn.execute(ORDERS)
         conn.execute("INSERT INTO orders (customer_id, product_id, quantity, total_cents, created_at) "
-                     "SELECT g % 100000, g % 20000, 1 + g % 3, g % 5000, now() - g * interval '1 s' "
+                     "SELECT g %% 100000, g %% 20000, 1 + g %% 3, g %% 5000, now() - g * interval '1 s' "
                      "FROM generate_series(1, %s) g", [rows])
         conn.execute("VACUUM ANALYZE orders")
 
