@@ -92,9 +92,16 @@ def wait_until(check: Callable[[], Any], timeout: float, interval: float = 0.1, 
         time.sleep(interval)
 
 
-def run_logged(argv: list[str], cwd: Path, env: dict[str, str], log_path: Path) -> int:
+def kill_group(pid: int) -> None:
+    """SIGKILL the process group `pid` leads (a migration killed mid-way, on purpose)."""
+    _signal_group(pid, signal.SIGKILL)
+
+
+def run_logged(argv: list[str], cwd: Path, env: dict[str, str], log_path: Path,
+               on_start: Callable[[subprocess.Popen], None] | None = None) -> int:
     """Run a command to completion in its own session, output appended to `log_path`; killed if we are
-    interrupted. Returns the exit code (127 when it cannot be started)."""
+    interrupted. `on_start` gets the process once it runs. Returns the exit code (127 when it cannot be
+    started; negative: the signal that ended it)."""
     with open(log_path, "ab") as log:
         try:
             proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
@@ -102,6 +109,8 @@ def run_logged(argv: list[str], cwd: Path, env: dict[str, str], log_path: Path) 
         except OSError as exc:
             log.write(f"cannot start {argv[0]}: {exc.strerror or exc}\n".encode())
             return 127
+        if on_start is not None:
+            on_start(proc)
         try:
             return proc.wait()
         finally:

@@ -11,7 +11,14 @@ from pathlib import Path
 from harness.core.errors import EnvironmentFailure
 from harness.core.processes import RUN_ID_ENV, OwnedProcess
 from harness.core.text import expand
-from harness.load.contract import RECORDER_PATH, REQUESTS_FILE_ENV
+from harness.load.contract import (
+    ACKNOWLEDGED_FILE_ENV,
+    ACKNOWLEDGED_STREAM,
+    ERROR_BODIES_FILE_ENV,
+    ERROR_BODIES_STREAM,
+    RECORDER_PATH,
+    REQUESTS_FILE_ENV,
+)
 from harness.plan import Plan, placeholders
 
 
@@ -27,7 +34,9 @@ class Load:
         if not url.startswith(("http://127.", "http://localhost")):
             raise EnvironmentFailure(f"refusing to send load to {url}: only loopback (127.0.0.0/8) is allowed")
         values = placeholders(self.plan)
-        env = {**os.environ, RUN_ID_ENV: self.run_id, REQUESTS_FILE_ENV: str(self.requests_file)}
+        env = {**os.environ, RUN_ID_ENV: self.run_id, REQUESTS_FILE_ENV: str(self.requests_file),
+               ACKNOWLEDGED_FILE_ENV: str(self.requests_file.with_name(ACKNOWLEDGED_STREAM)),
+               ERROR_BODIES_FILE_ENV: str(self.requests_file.with_name(ERROR_BODIES_STREAM))}
         env |= {key: expand(value, values) for key, value in self.plan.load_env.items()}
         argv = [sys.executable, "-m", "locust", "-f", f"{RECORDER_PATH},{self.plan.locustfile}",
                 "--headless", "--host", url, "--users", str(self.plan.users),

@@ -21,13 +21,16 @@ from harness.plan.model import (
     RESERVED_PHASES,
     RUN_METRICS,
     TRANSACTION_MODES,
+    AcknowledgedSpec,
     ActionCall,
     CommandMigrations,
     Contention,
+    FlagsSpec,
     Gate,
     Migrations,
     Plan,
     Release,
+    RollbackSpec,
     RunnerOptions,
     SqlMigrations,
     TimelinePhase,
@@ -159,9 +162,8 @@ def _build(path: Path, raw: dict[str, Any], overrides: dict[str, Any]) -> Plan:
     lock_sample_interval_ms = observe.number("lock_sample_interval_ms", 50.0, minimum=1, maximum=60_000)
     observe.done()
 
-    rollback = root.table("rollback")
-    rollback_tables = rollback.strings("tables", [])
-    rollback.done()
+    rollback_spec = _rollback(root.table("rollback"), base)
+    rollback_tables = list(rollback_spec.tables)
 
     phase_names = [phase.name for phase in timeline]
     plan = Plan(
@@ -172,7 +174,7 @@ def _build(path: Path, raw: dict[str, Any], overrides: dict[str, Any]) -> Plan:
         users=users, spawn_rate=spawn_rate, load_env=load_env, timeline=timeline,
         lock_sample_interval_ms=lock_sample_interval_ms, rollback_tables=rollback_tables,
         gates=_gates(root, phase_names), runner=runner, contention=_contention(root, phase_names),
-        overrides=overrides,
+        rollback=rollback_spec, overrides=overrides,
     )
     plan.upgrade_path()  # raises when `to` does not upgrade from `from`
     plan.setup_path()
@@ -217,9 +219,12 @@ def _releases(table: Table, default_command: list[str] | None, base: Path,
         image = spec.string("image", None)
         migrations = _migrations(spec.table("migrations"), release_dir, base, runner) if spec.has("migrations") \
             else None
+        allow_leftover = tuple(_object_name(spec, "allow_leftover", name)
+                               for name in spec.strings("allow_leftover", []))
         spec.done()
         releases[version] = Release(version=version, dir=release_dir, upgrades_from=upgrades_from,
-                                    migrations=migrations, command=command, image=image)
+                                    migrations=migrations, command=command, image=image,
+                                    allow_leftover=allow_leftover)
     return releases
 
 
@@ -317,3 +322,59 @@ def _contention(root: Table, phase_names: list[str]) -> list[Contention]:
         spec.done()
         items.append(Contention(kind, table, phase, seconds))
     return items
+
+
+OBJECT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*){0,2}$")
+
+
+def _object_name(table: Table, key: str, name: str) -> str:
+    if not OBJECT_NAME.match(name):
+        raise table.error(key, f"must name a table or a column (schema.table, table.column), got {name!r}")
+    return name
+
+
+def _rollback(table: Table, base: Path) -> RollbackSpec:
+    """[rollback]: tables, keys_only, acknowledged, config_files, environment, flags, version_table."""
+    tables = tuple(_object_name(table, "tables", t) for t in table.strings("tables", []))
+    keys_only = tuple(_object_name(table, "keys_only", t) for t in table.strings("keys_only", []))
+    acknowledged: list[AcknowledgedSpec] = []
+    if table.has("acknowledged"):
+        raw = table.value("acknowledged", (dict, list))
+        items = [raw] if isinstance(raw, dict) else raw
+        for index, item in enumerate(items):
+            key = "acknowledged" if isinstance(raw, dict) else f"acknowledged[{index}]"
+            spec = Table(table.path, table.where(key), item, table.overridden)
+            name = _object_name(spec, "table", spec.string("table"))
+            column = spec.string("key")
+            url = spec.string("url", None)
+            if url is not None and (not url.startswith("/") or "{key}" not in url):
+                raise spec.error("url", f"must be a path starting with '/' holding {{key}}, got {url!r}")
+            spec.done()
+            acknowledged.append(AcknowledgedSpec(name, column, url))
+    config_files = tuple(_existing(table, "config_files", f, base, is_dir=False)
+                         for f in table.strings("config_files", []))
+    environment = table.boolean("environment", True)
+    flags = _flags(table.table("flags"), base) if table.has("flags") else None
+    version_table = table.string("version_table", None)
+    if version_table is not None:
+        _object_name(table, "version_table", version_table)
+    table.done()
+    return RollbackSpec(tables, keys_only, tuple(acknowledged), config_files, environment, flags, version_table)
+
+
+def _flags(table: Table, base: Path) -> FlagsSpec:
+    file = table.string("file", None)
+    name = table.string("table", None)
+    if (file is None) == (name is None):
+        raise table.error("", "needs exactly one of 'file' (a JSON object of flags) or 'table'")
+    path = _existing(table, "file", file, base, is_dir=False) if file is not None else None
+    if name is not None:
+        _object_name(table, "table", name)
+    key = table.string("key", "name")
+    value = table.string("value", "value")
+    probe = table.string("probe", None)
+    if probe is not None and not probe.startswith("/"):
+        raise table.error("probe", f"must be a path starting with '/', got {probe!r}")
+    timeout = table.number("probe_timeout_s", 5.0, maximum=600)
+    table.done()
+    return FlagsSpec(path, name, key, value, probe, timeout)

@@ -70,6 +70,48 @@ class Release:
     migrations: Migrations
     command: list[str]
     image: str | None = None
+    # What this release's down-migrations leave in place on purpose (expand/contract: the contract step is
+    # deferred): "table" or "table.column" names; such leftovers do not fail the rollback's schema check.
+    allow_leftover: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AcknowledgedSpec:
+    """[rollback] acknowledged: the table the load's acknowledged keys are in, its key column, and the
+    service's URL for one row ({key} filled in), to check each one after the rollback."""
+
+    table: str
+    key: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class FlagsSpec:
+    """[rollback.flags]: where feature flags live (a JSON file or a table) and how the service shows them."""
+
+    file: Path | None = None
+    table: str | None = None
+    key: str = "name"  # the table's flag-name column
+    value: str = "value"  # the table's value column
+    probe: str | None = None  # GET URL whose JSON holds each flag (at its top level or under "flags")
+    probe_timeout_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class RollbackSpec:
+    """[rollback]: what must be back after the rollback."""
+
+    tables: tuple[str, ...] = ()  # rows compared whole (checksums)
+    keys_only: tuple[str, ...] = ()  # tables traffic updates: rows matched by key
+    acknowledged: tuple[AcknowledgedSpec, ...] = ()
+    config_files: tuple[Path, ...] = ()
+    environment: bool = True  # the service's process environment (names and value hashes)
+    flags: FlagsSpec | None = None
+    version_table: str | None = None  # the migration tool's own table (alembic_version, flyway_schema_history)
+
+    @property
+    def checked_tables(self) -> list[str]:
+        return list(dict.fromkeys([*self.tables, *self.keys_only]))
 
 
 @dataclass(frozen=True)
@@ -142,6 +184,7 @@ class Plan:
     gates: list[Gate] = field(default_factory=list)
     runner: RunnerOptions = field(default_factory=RunnerOptions)
     contention: list[Contention] = field(default_factory=list)
+    rollback: RollbackSpec = field(default_factory=RollbackSpec)
     overrides: dict[str, Any] = field(default_factory=dict)  # the --set values this plan was loaded with
 
     @property
@@ -161,6 +204,10 @@ class Plan:
     def baseline_phase(self) -> str:
         """The phase other phases are measured against: the first of the timeline."""
         return self.timeline[0].name
+
+    def allowed_leftovers(self) -> list[str]:
+        """What the upgrade's releases leave behind on purpose when rolled back."""
+        return [entry for release in self.upgrade_path() for entry in release.allow_leftover]
 
     def upgrade_path(self) -> list[Release]:
         """Releases whose migrations take the database from `from_version` to `to_version`, in order."""

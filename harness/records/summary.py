@@ -12,7 +12,15 @@ import typing
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any, Literal
 
-from harness.records.run import ActionRecord, ContentionRecord, Lock, RollbackResult, Stop
+from harness.records.run import (
+    ActionRecord,
+    CheckWindow,
+    ContentionRecord,
+    FlagChange,
+    Lock,
+    RollbackResult,
+    Stop,
+)
 
 CONTRACT_VERSION = 1
 Verdict = Literal["pass", "fail"]
@@ -36,6 +44,7 @@ class PhaseFigures:
     p95_ms: float | None
     p99_ms: float | None
     max_ms: float | None
+    excluded_requests: int = 0  # started inside a check window of the harness: left out of these figures
 
 
 @dataclass
@@ -178,6 +187,22 @@ class UpgradeFigures:
 
 
 @dataclass
+class VersionFigures:
+    """One phase, version and endpoint, for requests the mixed-versions proxy tagged with who served them."""
+
+    phase: str
+    version: str
+    name: str
+    requests: int
+    errors: int
+    error_rate: float
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+
+
+@dataclass
 class GateResult:
     name: str
     metric: str
@@ -241,6 +266,9 @@ class Summary:
     upgrades: list[UpgradeFigures] = field(default_factory=list)
     stopped: Stop | None = None
     reached_phase: str | None = None  # the last phase that started
+    versions: list[VersionFigures] = field(default_factory=list)  # per version that served (mixed versions)
+    check_windows: list[CheckWindow] = field(default_factory=list)
+    flags: list[FlagChange] = field(default_factory=list)
 
 
 def to_json(summary: Summary) -> dict[str, Any]:

@@ -89,8 +89,13 @@ def render_markdown(s: Summary) -> str:
     else:
         verdict = f"Rollback safe: **not checked** ({rollback.error or 'the run did not get that far'})"
     out += ["", "## Rollback", "", verdict]
+    if rollback.reasons:
+        out += ["", "Why not:", ""] + [f"- **{r.check.replace('_', ' ')}**: {r.message}"
+                                       + (f" (e.g. {'; '.join(r.samples[:3])})" if r.samples else "")
+                                       for r in rollback.reasons]
+    out += _rollback_details(s)
     if rollback.schema_diff:
-        out += ["", "Schema differs from the baseline (- only before, + only after):", "", "```",
+        out += ["", "Schema differs from the baseline (- only before, + left after, ~ changed):", "", "```",
                 *rollback.schema_diff, "```"]
     if rollback.data_changes:
         out += [""]
@@ -108,6 +113,58 @@ def render_markdown(s: Summary) -> str:
         out += ["", "Frames: " + ", ".join(f"`{v}`" for v in s.artifacts.values())]
     out.append("")
     return "\n".join(out)
+
+
+def _rollback_details(s: Summary) -> list[str]:
+    """What the rollback check measured beyond its verdict: leftovers allowed, acknowledged writes, migrations,
+    the re-upgrade, mixed versions, flags, and the time the checks took."""
+    rollback, out = s.rollback, []
+    if rollback.allowed_leftovers:
+        out += ["", "Left in place on purpose (the release's allow_leftover): "
+                + "; ".join(line[2:] for line in rollback.allowed_leftovers)]
+    for a in rollback.acknowledged:
+        out += ["", f"Acknowledged writes to `{a.table}`: {a.acknowledged} acknowledged, {a.lost_in_database} of "
+                f"{a.checked_in_database} missing in the database"
+                + (f", {a.lost_through_api} of {a.checked_through_api} not found through `{a.url}`"
+                   f" ({a.api_errors} other answers)" if a.url else "")
+                + (" (by phase: " + ", ".join(f"{p} {n}" for p, n in a.by_phase.items()) + ")" if a.by_phase else "")
+                + "."]
+    m = rollback.migration
+    if m is not None and (m.upgrade != "ok" or m.down_failed or m.partial or m.versions):
+        out += ["", f"Migrations: upgrade {m.upgrade}, {m.steps_ran} statements committed"
+                + (f"; failed at {m.failed_step}" if m.failed_step else "")
+                + (f"; partly applied: {', '.join(m.partial)}" if m.partial else "")
+                + f"; undone: {', '.join(m.undone) or 'nothing'}"
+                + (f"; down-migration failed: {m.down_failed}" if m.down_failed else "")
+                + f"; serving after the rollback: {m.serving}."]
+        if m.versions:
+            out += [f"`{m.version_table}`: " + "; ".join(f"{k}: {', '.join(v) or 'empty'}"
+                                                         for k, v in m.versions.items())]
+    r = rollback.reupgrade
+    if r is not None:
+        out += ["", f"Upgrade applied again in `{r.phase}`: " + ("clean, same schema as the first time." if r.clean
+                else f"{len(r.errors)} failed steps, {len(r.schema_differences)} schema differences.")]
+    for g in rollback.regressions:
+        out += ["", f"After the rollback `{g.name}` failed {g.errors} of {g.requests} ({g.error_rate:.1%}; baseline "
+                f"{g.baseline_error_rate:.1%}, p = {g.p_value:.2g})" + (": " + " / ".join(f"`{b}`" for b in g.bodies)
+                                                                         if g.bodies else "")]
+    if rollback.config_diff or rollback.flags_diff:
+        out += ["", "Configuration not back:", "", "```", *rollback.config_diff, *rollback.flags_diff, "```"]
+    if s.versions:
+        out += ["", "Mixed versions (requests tagged by the version that served them):", "", _table(
+            ["phase", "version", "endpoint", "requests", "errors", "error rate", "p99 ms"],
+            [[v.phase, v.version, v.name, v.requests, v.errors, f"{v.error_rate:.2%}", _num(v.p99_ms)]
+             for v in s.versions])]
+    for f in s.flags:
+        out += ["", f"Flag `{f.name}` set to {f.value} in {f.phase}: " + (
+            f"the service showed it after {f.seen_after_s:.2f} s" if f.seen_after_s is not None
+            else f"not seen ({f.error or 'no probe'})") + "."]
+    if s.check_windows:
+        out += ["", f"The checks took {sum(w.seconds for w in s.check_windows):.2f} s ("
+                + ", ".join(f"{w.name} {w.seconds:.2f} s" for w in s.check_windows)
+                + "); requests started meanwhile are left out of the phase figures ("
+                + f"{sum(p.excluded_requests for p in s.phases)} requests)."]
+    return out
 
 
 def _trivial(statement: StatementFigures) -> bool:

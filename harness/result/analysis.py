@@ -50,19 +50,34 @@ def phase_names(frames: Frames) -> list[str]:
 def phase_table(frames: Frames) -> list[PhaseFigures]:
     """One row per phase of the timeline, in timeline order."""
     rows = []
+    measured = _measured(frames.requests)
     for phase in frames.phases.itertuples():
         ended = phase.ended if not np.isnan(phase.ended) else phase.started
-        subset = frames.requests[frames.requests["phase"] == phase.name]
+        subset = measured[measured["phase"] == phase.name]
+        excluded = int(((frames.requests["phase"] == phase.name) & ~measured_mask(frames.requests)).sum())
         rows.append(PhaseFigures(name=str(phase.name), started=phase.started, ended=ended,
                                  from_version=str(phase.from_version), to_version=str(phase.to_version),
-                                 duration_s=ended - phase.started, **latency_stats(subset, ended - phase.started)))
+                                 duration_s=ended - phase.started, **latency_stats(subset, ended - phase.started),
+                                 excluded_requests=excluded))
     return rows
+
+
+def measured_mask(requests: pd.DataFrame) -> pd.Series:
+    """Requests that count in the phase figures: those not started inside a check window of the harness."""
+    if "in_check" not in requests.columns:
+        return pd.Series(True, index=requests.index, dtype=bool)
+    return ~requests["in_check"].eq(True)
+
+
+def _measured(requests: pd.DataFrame) -> pd.DataFrame:
+    return requests[measured_mask(requests)]
 
 
 def endpoint_table(frames: Frames) -> list[EndpointFigures]:
     """One row per (phase, endpoint), phases in timeline order."""
     order = {name: i for i, name in enumerate(phase_names(frames))}
-    requests = frames.requests[frames.requests["phase"].isin(order)]
+    requests = _measured(frames.requests)
+    requests = requests[requests["phase"].isin(order)]
     rows = [EndpointFigures(phase=str(phase), name=str(name), **latency_stats(subset))
             for (phase, name), subset in requests.groupby(["phase", "name"], sort=False)]
     return sorted(rows, key=lambda r: (order[r.phase], r.name))

@@ -10,13 +10,13 @@ from typing import Any
 from harness.core.streams import read_json_lines
 from harness.inject.contention import STREAM as CONTENTION_STREAM
 from harness.plan import Plan
-from harness.records.run import ActionRecord, ContentionRecord, RollbackResult, Stop
+from harness.records.run import ActionRecord, ContentionRecord, FlagChange, Stop
 from harness.records.summary import LoadSettings, Summary, SwapFigures, TimelineEntry
 from harness.result import analysis
 from harness.result.frames import Frames, load_frames
 from harness.result.lint_check import check_statements
+from harness.result.rollback import check_windows, rollback_result, version_table
 from harness.rundir import RUN_LOG, RunDir
-from harness.verify.rollback import STREAM as ROLLBACK_STREAM
 
 
 @dataclass
@@ -32,6 +32,7 @@ class RunFacts:
     actions: list[ActionRecord] = field(default_factory=list)
     observer_errors: list[str] = field(default_factory=list)
     invalid_indexes: list[str] = field(default_factory=list)
+    flags: list[FlagChange] = field(default_factory=list)
     stop: Stop | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
     plan: str | None = None
@@ -58,6 +59,8 @@ def read_facts(run: RunDir) -> RunFacts:
             facts.observer_errors.append(f"{row['source']}: {row['message']}")
         elif event == "invalid_indexes":
             facts.invalid_indexes = list(row.get("indexes") or [])
+        elif event == "flag":
+            facts.flags.append(FlagChange(**row))
         elif event == "stop":
             facts.stop = Stop(row["kind"], row["message"])
         elif event == "ended":
@@ -72,10 +75,7 @@ def build_summary(plan: Plan, run: RunDir) -> tuple[Summary, Frames]:
     ended = facts.ended or time.time()
     phases = analysis.phase_table(frames)
     statements = analysis.statement_table(frames)
-    rollbacks = [RollbackResult.from_row(row) for row in read_json_lines(run.stream(ROLLBACK_STREAM))]
-    rollback = rollbacks[0] if rollbacks else RollbackResult(
-        safe=False, checked=False, error=None if any(a.name == "revert" for p in plan.timeline for a in p.actions)
-        else "the timeline has no revert")
+    rollback = rollback_result(plan, frames, run)
     contention = [ContentionRecord(**row) for row in read_json_lines(run.stream(CONTENTION_STREAM))]
     summary = Summary(
         scenario=plan.scenario, from_version=plan.from_version, to_version=plan.to_version,
@@ -108,5 +108,8 @@ def build_summary(plan: Plan, run: RunDir) -> tuple[Summary, Frames]:
         upgrades=analysis.upgrade_table(statements, phases),
         stopped=facts.stop,
         reached_phase=phases[-1].name if phases else None,
+        versions=version_table(frames),
+        check_windows=check_windows(run),
+        flags=facts.flags,
     )
     return summary, frames

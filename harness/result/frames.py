@@ -14,7 +14,9 @@ from harness.observe.migration_backends import statements_from_samples
 from harness.observe.statement_log import logged_statements
 from harness.rundir import RunDir
 
-REQUEST_COLUMNS = ["start", "phase", "name", "method", "status", "latency_ms", "bytes", "error", "sqlstate", "worker"]
+REQUEST_COLUMNS = ["start", "phase", "name", "method", "status", "latency_ms", "bytes", "error", "sqlstate", "worker",
+                   "served_by", "in_check"]
+CHECKS_STREAM = "checks.jsonl"  # the rollback check's windows (verify.rollback writes it)
 LOCK_COLUMNS = ["sampled_at", "phase", "pid", "state", "wait_event_type", "wait_event", "mode", "locktype",
                 "relation", "waiting_s", "blocked_by", "root_blocker", "chain_depth", "application_name", "query",
                 "root_application", "root_query", "root_state"]
@@ -50,6 +52,7 @@ def load_frames(run: RunDir) -> Frames:
     phases = phase_frame(run.stream("phases.jsonl"))
     requests = request_frame(run.stream("requests.csv"))
     requests.insert(1, "phase", tag_phases(requests["start"], phases))
+    requests["in_check"] = in_windows(requests["start"], read_json_lines(run.stream(CHECKS_STREAM)))
     requests = requests[REQUEST_COLUMNS]
     locks = pd.DataFrame(read_json_lines(run.stream("locks.jsonl")), columns=[c for c in LOCK_COLUMNS if c != "phase"])
     locks.insert(1, "phase", tag_phases(locks["sampled_at"], phases))
@@ -116,9 +119,12 @@ def request_frame(path: Path) -> pd.DataFrame:
     if not path.exists() or path.stat().st_size == 0:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in (
             ("start", "float64"), ("name", "str"), ("method", "str"), ("status", "int64"), ("latency_ms", "float64"),
-            ("bytes", "int64"), ("error", "object"), ("sqlstate", "object"), ("worker", "int64"))})
+            ("bytes", "int64"), ("error", "object"), ("sqlstate", "object"), ("worker", "int64"),
+            ("served_by", "str"))})
     frame = pd.read_csv(path, on_bad_lines="skip", keep_default_na=False,
-                        dtype={"name": str, "method": str, "error": str, "sqlstate": str})
+                        dtype={"name": str, "method": str, "error": str, "sqlstate": str, "served_by": str})
+    if "served_by" not in frame.columns:  # recorded before requests said who served them
+        frame["served_by"] = ""
     frame["start"] = pd.to_numeric(frame["start"], errors="coerce")
     frame = frame.dropna(subset=["start"])
     for column in ("status", "bytes", "worker"):
@@ -127,6 +133,15 @@ def request_frame(path: Path) -> pd.DataFrame:
     for column in ("error", "sqlstate"):
         frame[column] = frame[column].where(frame[column] != "", None)
     return frame.sort_values("start", kind="stable").reset_index(drop=True)
+
+
+def in_windows(stamps: pd.Series, windows: list[dict]) -> pd.Series:
+    """Whether each stamp falls inside one of the harness's check windows ({started, ended})."""
+    inside = np.zeros(len(stamps), dtype=bool)
+    values = stamps.to_numpy(dtype="float64")
+    for window in windows:
+        inside |= (values >= float(window["started"])) & (values <= float(window["ended"]))
+    return pd.Series(inside, index=stamps.index, dtype=bool)
 
 
 def tag_phases(stamps: pd.Series, phases: pd.DataFrame) -> pd.Series:

@@ -26,6 +26,7 @@ from harness.records.run import ActionRecord, Stop
 from harness.rundir import RunDir, RunLog
 from harness.seed import seed
 from harness.service import swap as service
+from harness.service.mixed import MixedProxy
 from harness.timeline import clock
 from harness.timeline.actions import PlannedPhase
 from harness.timeline.actions.base import Action
@@ -117,23 +118,31 @@ def _run(plan: Plan, phases: list[PlannedPhase], kind: str, run: RunDir, log: Ru
     url = service.start(env, plan, old)
     timing("service_start_s", t0)
 
-    context = ObserverContext(plan, database, run, events, report_error, say)
+    context = ObserverContext(plan, database, run, events, report_error, say, service_url=url,
+                              service_environ=env.service_environ)
     for factory in OBSERVERS:
         observer = factory(context)
         if observer is not None:
             stack.callback(observer.close)
             observer.attach(events)
 
+    proxy = None
+    if any(action.name == "start_other" for planned in phases for action in planned.actions):
+        proxy = MixedProxy(url, old.version)  # the load goes through it, so that it can split between versions
+        stack.callback(proxy.close)
+        # stop-then-start: from the stop on, whatever answers is the new version
+        events.swap_started.add_listener(lambda to_version, **_: proxy.set_primary(to_version))
+        log.write("mixed_proxy", url=proxy.url, service=url)
     load = Load(plan, run.stream("requests.csv"), run.log("locust.log"), run.run_id)
     stack.callback(load.stop)
-    load.start(url)
+    load.start(proxy.url if proxy is not None else url)
     load.wait_for_traffic()
     time.sleep(load.ramp_seconds())
     say(f"load running: {plan.users} users against {url}")
 
     phase_stream = JsonLines(run.stream(clock.STREAM))
     stack.callback(phase_stream.close)
-    rehearsal = Rehearsal(plan, env, database, migrator, events, log, say, serving=old)
+    rehearsal = Rehearsal(plan, env, database, migrator, events, log, say, serving=old, url=url, mixed=proxy)
     phase_clock = clock.PhaseClock(phase_stream, events)
     for planned in phases:
         with phase_clock.phase(planned.name, rehearsal.serving.version) as phase:

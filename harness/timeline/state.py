@@ -11,6 +11,7 @@ from harness.events import Events
 from harness.plan import Plan, Release
 from harness.records.run import Phase
 from harness.rundir import RunLog
+from harness.service.mixed import MixedProxy
 from harness.upgrade.migrate import Migrator
 
 
@@ -30,6 +31,9 @@ class Rehearsal:
     serving: Release  # the release the service runs now
     phase: Phase | None = None  # the phase running now
     upgrade_failed: bool = False  # the last migrate failed (and was not reverted since)
+    url: str = ""  # the service's own URL (the load may go through `mixed`)
+    mixed: MixedProxy | None = None  # the mixed-versions proxy, when the timeline starts another version
+    beside: Release | None = None  # the release running beside the service (start_other)
 
     @property
     def old(self) -> Release:

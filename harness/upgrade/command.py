@@ -8,6 +8,7 @@ attribute the waits they cause, and PGOPTIONS makes the server log every stateme
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 from harness.core.database import Database
 from harness.core.errors import MigrationError
 from harness.core.postgres import MIGRATION_APPLICATION, STATEMENT_LOGGING_OPTIONS
-from harness.core.processes import RUN_ID_ENV, last_line, run_logged
+from harness.core.processes import RUN_ID_ENV, kill_group, last_line, run_logged
 from harness.core.text import expand, redact
 from harness.events import Events
 from harness.records.run import Step
@@ -28,6 +29,17 @@ class CommandRunner:
                  events: Events) -> None:
         self.database, self.record, self.log_path = database, record, log_path
         self.run_id, self.events = run_id, events
+        self.process: subprocess.Popen | None = None
+        self.killed_after_s: float | None = None
+
+    def kill(self, after_s: float) -> bool:
+        """Kill the running command's process group (SIGKILL), as a crashed deploy would; False if none runs."""
+        process = self.process
+        if process is None or process.poll() is not None:
+            return False
+        self.killed_after_s = after_s
+        kill_group(process.pid)
+        return True
 
     def run(self, argv: list[str], cwd: Path, values: dict[str, str], phase: str, version: str, direction: str,
             seq: int = 0) -> int:
@@ -43,12 +55,22 @@ class CommandRunner:
         self.events.migration_started.fire(phase=phase, version=version, direction=direction, source=shown,
                                            command=argv)
         code = 127
+        self.killed_after_s = None
+
+        def started(process: subprocess.Popen) -> None:
+            self.process = process
+
         try:
-            code = run_logged(argv, cwd, env, self.log_path)
+            code = run_logged(argv, cwd, env, self.log_path, on_start=started)
         finally:
+            self.process = None
             self.events.migration_ended.fire(phase=phase, version=version, direction=direction, source=shown,
                                              failed=code != 0)
         step.ended = time.time()
+        if code != 0 and self.killed_after_s is not None:
+            step.error = f"killed by the harness after {self.killed_after_s:g} s (SIGKILL), mid-way"
+            self.record(step)
+            raise MigrationError(step)
         if code != 0:
             step.error = f"exit code {code}: {redact(last_line(self.log_path), self.database.password)}"
             self.record(step)

@@ -115,6 +115,19 @@ class SqlRunner:
         self.report: Report = report or (lambda message: None)
         self.options = options or RunnerOptions()
         self.txn = 0
+        self.committed = 0  # statements committed since the caller last reset it
+        self.pid: int | None = None  # the backend running migrations now
+        self.killed_after_s: float | None = None
+
+    def kill(self, after_s: float) -> bool:
+        """Terminate the backend running the migration now (a migration process killed mid-way)."""
+        pid = self.pid
+        if pid is None:
+            return False
+        self.killed_after_s = after_s
+        with psycopg.connect(self.database.dsn(), autocommit=True) as conn:
+            conn.execute("SELECT pg_terminate_backend(%s)", [pid])
+        return True
 
     def run(self, files: list[Path], phase: str, version: str, direction: str, seq: int = 0,
             options: RunnerOptions | None = None) -> int:
@@ -122,11 +135,17 @@ class SqlRunner:
         number. Raises MigrationError on the first error."""
         parsed = [(path, statements(path)) for path in files]  # parse everything before touching the database
         options = options or self.options
+        self.killed_after_s = None
         with psycopg.connect(self.database.dsn(), autocommit=True, application_name=MIGRATION_APPLICATION) as conn:
-            _configure(conn, options)
-            for path, sqls in parsed:
-                for unit in units(sqls, options.transaction):
-                    seq = self._run_unit(conn, unit, path, phase, version, direction, seq, options)
+            self.pid = conn.info.backend_pid
+            try:
+                _configure(conn, options)
+                for path, sqls in parsed:
+                    for unit in units(sqls, options.transaction):
+                        seq = self._run_unit(conn, unit, path, phase, version, direction, seq, options)
+                        self.committed += len(unit.statements)
+            finally:
+                self.pid = None
         return seq
 
     def invalid_indexes(self) -> list[str]:
@@ -167,9 +186,14 @@ class SqlRunner:
                 failed.ended = time.time()
                 failed.sqlstate = exc.sqlstate
                 failed.error = (exc.diag.message_primary or str(exc)).strip()
+                if self.killed_after_s is not None:
+                    failed.error = f"killed by the harness after {self.killed_after_s:g} s mid-way ({failed.error})"
                 self.record(failed)
-                if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                if conn.info.transaction_status in (psycopg.pq.TransactionStatus.INTRANS,
+                                                    psycopg.pq.TransactionStatus.INERROR):
                     conn.execute("ROLLBACK")
+                if self.killed_after_s is not None:
+                    raise MigrationError(failed) from None
                 if exc.sqlstate == LOCK_NOT_AVAILABLE and attempt <= options.lock_retries:
                     time.sleep(min(MAX_BACKOFF_S, options.retry_backoff_ms / 1000 * 2 ** (attempt - 1)))
                     continue

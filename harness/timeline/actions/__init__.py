@@ -14,11 +14,15 @@ from harness.plan.reader import did_you_mean
 from harness.timeline.actions.base import Action
 from harness.timeline.actions.migrate import Migrate
 from harness.timeline.actions.revert import Revert
+from harness.timeline.actions.set_flag import SetFlag
 from harness.timeline.actions.soak import Soak
+from harness.timeline.actions.start_other import StartOther
+from harness.timeline.actions.stop_other import StopOther
 from harness.timeline.actions.swap import Swap
 from harness.timeline.actions.swap_back import SwapBack
 
 ACTIONS: dict[str, type[Action]] = {action.name: action for action in (Migrate, Swap, Revert, SwapBack, Soak)}
+ACTIONS |= {action.name: action for action in (StartOther, StopOther, SetFlag)}  # mixed versions, flags
 
 
 @dataclass(frozen=True)
