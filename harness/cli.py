@@ -1,4 +1,4 @@
-"""`rehearse`: run a rehearsal, check a plan, rebuild a report, lint migrations.
+"""`rehearse`: run a rehearsal, check a plan, rebuild a report, lint migrations, build/sign/preflight packages.
 
 Exit codes: 0 gates passed; 1 gates failed; 2 bad input (plan, package, arguments); 3 environment failure;
 4 the harness itself failed (one line, and the log with the traceback); 130 interrupted (Ctrl-C / SIGTERM),
@@ -27,6 +27,7 @@ from harness.core.errors import (
     InputError,
 )
 from harness.core.streams import read_json_lines
+from harness.package import cli as package_cli
 from harness.plan import ENVIRONMENT_KINDS, NETWORK_MODES, Plan, SqlMigrations, load_plan, parse_override
 from harness.rundir import RUN_LOG, RunDir
 
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run_dir", type=Path, help="a run directory (reports/<run id>)")
     lint = commands.add_parser("lint", help="lint migrations statically (exit 1 when a dangerous one is found)")
     lint.add_argument("path", type=Path, help="a SQL file, a migrations directory, or a scenario")
+    package_cli.add_commands(commands)
     return parser
 
 
@@ -193,7 +195,7 @@ def _sql_dirs_with_lock_timeout(path: Path) -> set[Path]:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"run": _run, "check": _check, "report": _report,
-                                                             "lint": _lint}
+                                                             "lint": _lint, **package_cli.COMMANDS}
 
 if __name__ == "__main__":
     sys.exit(main())
