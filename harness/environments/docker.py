@@ -42,8 +42,8 @@ from harness.core.processes import free_loopback_port
 from harness.core.text import redact
 from harness.environments.base import release_log, service_environment
 from harness.environments.docker_cleanup import owner_labels, remove_run, remove_stale
-from harness.environments.local_postgres import SERVER_SETTINGS
 from harness.environments.docker_engine import docker_engine_error
+from harness.environments.local_postgres import SERVER_SETTINGS
 from harness.plan import Plan, Release
 
 SUPERUSER = "rehearse"

@@ -36,6 +36,9 @@ class Limits:
     ratio_floor_bytes: int = 1 << 20
 
 
+DEFAULT_LIMITS = Limits()
+
+
 @dataclass(frozen=True)
 class Problem:
     """Why a member (or the whole archive, member '') cannot be unpacked."""
@@ -78,7 +81,7 @@ def open_zip(path: Path) -> zipfile.ZipFile:
         raise PackageError(path, "", f"not a zip archive ({exc})") from None
 
 
-def inspect(archive: zipfile.ZipFile, limits: Limits = Limits()) -> tuple[list[Member], list[Problem]]:
+def inspect(archive: zipfile.ZipFile, limits: Limits = DEFAULT_LIMITS) -> tuple[list[Member], list[Problem]]:
     """Every member with its normalized name and mode, and every problem; reads no member's data."""
     members: list[Member] = []
     problems: list[Problem] = []
@@ -155,7 +158,7 @@ def _normal_name(info: zipfile.ZipInfo) -> tuple[str, Problem | None]:
     return "/".join(parts), None
 
 
-def checked(path: Path, limits: Limits = Limits()) -> list[Member]:
+def checked(path: Path, limits: Limits = DEFAULT_LIMITS) -> list[Member]:
     """The members of the zip at `path` once every check passes; raises UnsafeArchive listing every problem."""
     with open_zip(path) as archive:
         members, problems = inspect(archive, limits)
@@ -177,7 +180,7 @@ def read_member(path: Path, name: str, limit: int = 1 << 20) -> bytes | None:
             return source.read(limit + 1)[:limit]
 
 
-def unpack(path: Path, dest: Path, limits: Limits = Limits()) -> list[Member]:
+def unpack(path: Path, dest: Path, limits: Limits = DEFAULT_LIMITS) -> list[Member]:
     """Unpack the zip at `path` into the new directory `dest` (which must not exist, or be empty)."""
     members = checked(path, limits)
     dest.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 from harness.core.errors import PackageError
 
 
-def add_commands(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(commands: argparse._SubParsersAction) -> None:
     """Add `package` (build, sign) and `preflight` to the CLI's subcommands."""
     package = commands.add_parser("package", help="build or sign an upgrade package")
     verbs = package.add_subparsers(dest="package_command", required=True, parser_class=type(package))

@@ -47,7 +47,7 @@ class Preflight:
 
 
 def preflight(path: Path, roots: Sequence[x509.Certificate] | None = None, extra: Sequence[x509.Certificate] = (),
-              previous: Path | None = None, limits: archive.Limits = archive.Limits()) -> Preflight:
+              previous: Path | None = None, limits: archive.Limits = archive.DEFAULT_LIMITS) -> Preflight:
     """Every check of the package at `path` (a zip or a directory)."""
     path = path.resolve()
     if not path.exists():

@@ -89,7 +89,8 @@ def load_certificates(path: Path, what: str) -> list[x509.Certificate]:
     except OSError as exc:
         raise PackageError(path, what, exc.strerror or str(exc)) from None
     try:
-        certs = x509.load_pem_x509_certificates(data) if b"-----BEGIN" in data else [x509.load_der_x509_certificate(data)]
+        pem = b"-----BEGIN" in data
+        certs = x509.load_pem_x509_certificates(data) if pem else [x509.load_der_x509_certificate(data)]
     except ValueError as exc:
         raise PackageError(path, what, f"not a PEM or DER certificate file ({exc})") from None
     if not certs:
@@ -221,7 +222,8 @@ def _code_signing_ee(_policy: Any, cert: x509.Certificate, eku: x509.ExtendedKey
 
 
 def _code_signing_ca(_policy: Any, cert: x509.Certificate, eku: x509.ExtendedKeyUsage | None) -> None:
-    if eku is not None and not {ExtendedKeyUsageOID.CODE_SIGNING, ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE} & set(eku):
+    allowed = {ExtendedKeyUsageOID.CODE_SIGNING, ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE}
+    if eku is not None and not allowed & set(eku):
         raise ValueError(f"the CA '{_name(cert.subject)}' may not issue code-signing certificates")
 
 

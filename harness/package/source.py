@@ -26,7 +26,7 @@ def is_package_path(path: Path) -> bool:
     return (path.is_file() and path.suffix == ".zip") or (path.is_dir() and (path / MANIFEST).is_file())
 
 
-def open_package(path: Path, limits: archive.Limits = archive.Limits(), strict: bool = True) -> PackageSource:
+def open_package(path: Path, limits: archive.Limits = archive.DEFAULT_LIMITS, strict: bool = True) -> PackageSource:
     """Read a package's manifest and file list; raises PackageError (UnsafeArchive for an unsafe zip), also
     for a file the manifest names and the package lacks unless not `strict` (preflight reports those)."""
     path = path.resolve()
@@ -47,7 +47,7 @@ def open_package(path: Path, limits: archive.Limits = archive.Limits(), strict: 
     return PackageSource(path, "zip", manifest, build.sha256_of(path), names)
 
 
-def unpack_to(source: PackageSource, dest: Path, limits: archive.Limits = archive.Limits()) -> Path:
+def unpack_to(source: PackageSource, dest: Path, limits: archive.Limits = archive.DEFAULT_LIMITS) -> Path:
     """Write the package's files into the new directory `dest`; returns `dest`."""
     if source.kind == "zip":
         archive.unpack(source.path, dest, limits)

@@ -12,7 +12,17 @@ import typing
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any, Literal
 
-from harness.records.run import ActionRecord, ContentionRecord, Lock, RollbackResult, Stop
+from harness.records.run import (
+    ActionRecord,
+    CleanupRecord,
+    ContentionRecord,
+    Lock,
+    PackageRecord,
+    QuarantineRecord,
+    RollbackResult,
+    Stop,
+    StubTraffic,
+)
 
 CONTRACT_VERSION = 1
 Verdict = Literal["pass", "fail"]
@@ -241,6 +251,10 @@ class Summary:
     upgrades: list[UpgradeFigures] = field(default_factory=list)
     stopped: Stop | None = None
     reached_phase: str | None = None  # the last phase that started
+    packages: list[PackageRecord] = field(default_factory=list)  # releases that came from packages
+    quarantine: list[QuarantineRecord] = field(default_factory=list)
+    stub_traffic: list[StubTraffic] = field(default_factory=list)
+    cleanup: list[CleanupRecord] = field(default_factory=list)
 
 
 def to_json(summary: Summary) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -10,7 +11,7 @@ from harness.environments.base import Environment
 from harness.events import Events
 from harness.plan import Plan, Release
 from harness.records.run import Phase
-from harness.rundir import RunLog
+from harness.rundir import RunDir, RunLog
 from harness.upgrade.migrate import Migrator
 
 
@@ -30,6 +31,8 @@ class Rehearsal:
     serving: Release  # the release the service runs now
     phase: Phase | None = None  # the phase running now
     upgrade_failed: bool = False  # the last migrate failed (and was not reverted since)
+    run: RunDir | None = None  # for actions that own a stream of their own (quarantine, cleanup)
+    stack: contextlib.ExitStack | None = None  # the run's teardown: what an action starts, it stops there
 
     @property
     def old(self) -> Release:

@@ -20,12 +20,10 @@ DSN = re.compile(r"\b(?P<scheme>[a-z][a-z0-9+.\-]{1,20})://(?P<user>[^\s:/@'\"]+
 SQL_PASSWORD = re.compile(r"\bPASSWORD\s+(?:E)?'(?P<password>(?:[^']|'')+)'", re.I)
 TEMPLATED = re.compile(r"^(?:\$\{?\w+\}?|\{\w*\}|%\(\w+\)s|%s|\*+|<[^>]+>|x+|changeme|password)$", re.I)
 SKIPPED_PLUGINS = ("IPPublicDetector", "PrivateKeyDetector")  # endpoints scanner; whole blocks found here
-FILTERS = ("detect_secrets.filters.heuristic.is_sequential_string", "detect_secrets.filters.heuristic.is_potential_uuid",
-           "detect_secrets.filters.heuristic.is_likely_id_string", "detect_secrets.filters.heuristic.is_templated_secret",
-           "detect_secrets.filters.heuristic.is_prefixed_with_dollar_sign",
-           "detect_secrets.filters.heuristic.is_indirect_reference", "detect_secrets.filters.heuristic.is_lock_file",
-           "detect_secrets.filters.heuristic.is_not_alphanumeric_string",
-           "detect_secrets.filters.heuristic.is_swagger_file")
+FILTERS = tuple(f"detect_secrets.filters.heuristic.{name}" for name in (
+    "is_sequential_string", "is_potential_uuid", "is_likely_id_string", "is_templated_secret",
+    "is_prefixed_with_dollar_sign", "is_indirect_reference", "is_lock_file", "is_not_alphanumeric_string",
+    "is_swagger_file"))
 GENERIC_TYPES = ("Secret Keyword", "Base64 High Entropy String", "Hex High Entropy String")
 
 
@@ -89,8 +87,8 @@ def _detect_secrets(files: list[PackageFile]) -> dict[str, list[Hit]]:
     from detect_secrets.core.scan import scan_file
     from detect_secrets.settings import transient_settings
 
-    plugins = [{"name": plugin.__name__} for plugin in get_mapping_from_secret_type_to_class().values()
-               if plugin.__name__ not in SKIPPED_PLUGINS]
+    names = [str(plugin.__name__) for plugin in get_mapping_from_secret_type_to_class().values()]
+    plugins = [{"name": name} for name in names if name not in SKIPPED_PLUGINS]
     found: dict[str, list[Hit]] = {}
     with transient_settings({"plugins_used": plugins, "filters_used": [{"path": f} for f in FILTERS]}) as settings:
         assert not any("verification" in path for path in settings.filters), "network verification stays off"

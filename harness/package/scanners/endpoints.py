@@ -29,10 +29,14 @@ _IPV6 = re.compile(r"(?<![\w:.])(?P<host>(?:[0-9a-f]{1,4}:){1,7}:?(?:[0-9a-f]{1,
                    r"(?![\w:.])", re.I)
 # Generic and common country TLDs; those that are also file extensions people name in code (py, sh, pl, rs,
 # md, so, ps, ...) are left out, as are private-use suffixes, handled below.
-TLDS = frozenset("""com net org io co dev cloud biz info app ai me tv us uk de fr eu nl ch at be it es se no dk fi
-ie pt cz sk hu ro bg gr tr ru ua by kz cn jp kr tw hk sg my th vn id ph au nz ca mx br ar cl za ng ke eg il sa ae
-ir lu li is ee lv lt hr si rs ba mk al mt cy xyz online site tech store shop global services systems network
-cc asia""".split())
+TLDS = frozenset({
+    "com", "net", "org", "io", "co", "dev", "cloud", "biz", "info", "app", "ai", "me", "tv", "us", "uk", "de", "fr",
+    "eu", "nl", "ch", "at", "be", "it", "es", "se", "no", "dk", "fi", "ie", "pt", "cz", "sk", "hu", "ro", "bg",
+    "gr", "tr", "ru", "ua", "by", "kz", "cn", "jp", "kr", "tw", "hk", "sg", "my", "th", "vn", "id", "ph", "au",
+    "nz", "ca", "mx", "br", "ar", "cl", "za", "ng", "ke", "eg", "il", "sa", "ae", "ir", "lu", "li", "is", "ee",
+    "lv", "lt", "hr", "si", "rs", "ba", "mk", "al", "mt", "cy", "xyz", "online", "site", "tech", "store", "shop",
+    "global", "services", "systems", "network", "cc", "asia",
+})
 INTERNAL_SUFFIXES = ("internal", "local", "lan", "corp", "intranet", "home.arpa", "intra", "private", "svc",
                      "cluster.local")
 _HOST = re.compile(r"(?<![\w.@/\-:$%{])(?P<host>(?:[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?\.)+(?P<tld>[a-z]{2,24}))"
@@ -131,7 +135,7 @@ def _internal(host: str) -> bool:
 
 
 def _whole_string(line: str, start: int, end: int) -> bool:
-    return 0 < start and end < len(line) and line[start - 1] in "'\"" and line[end] == line[start - 1]
+    return start > 0 and end < len(line) and line[start - 1] in "'\"" and line[end] == line[start - 1]
 
 
 def stub_form(endpoint: Endpoint, port: int) -> str:
@@ -184,4 +188,5 @@ def _finding(file: PackageFile, number: int, line: str, endpoint: Endpoint, bina
         return Finding(file.name, number, "external endpoint", "info", excerpt(line),
                        f"{what} in documentation (not contacted)")
     return Finding(file.name, number, "external endpoint", SEVERITY[endpoint.scope], excerpt(line),
-                   f"{what} in {file.role}; pointed at the local stub for the rehearsal", quarantine="redirect_endpoint")
+                   f"{what} in {file.role}; pointed at the local stub for the rehearsal",
+                   quarantine="redirect_endpoint")
