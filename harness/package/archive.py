@@ -48,7 +48,7 @@ class Problem:
     reason: str
 
     def __str__(self) -> str:
-        return f"{self.member}: {self.reason}" if self.member else self.reason
+        return f"{self.member}: {self.kind}: {self.reason}" if self.member else f"{self.kind}: {self.reason}"
 
 
 @dataclass(frozen=True)

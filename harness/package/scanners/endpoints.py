@@ -168,8 +168,9 @@ def scan(files: list[PackageFile]) -> list[Hit]:
     for file in files:
         binary = file.text is None
         lines = file.strings() if binary else file.lines
+        in_file: set[str] = set()  # a binary's strings have no lines: each host once per file
         for number, line in enumerate(lines, 1):
-            seen: set[str] = set()
+            seen: set[str] = in_file if binary else set()
             for endpoint in endpoints_in(line, file.role):
                 if endpoint.host in seen:
                     continue

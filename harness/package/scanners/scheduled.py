@@ -14,7 +14,7 @@ from pathlib import PurePosixPath
 
 from harness.package.findings import Finding, Hit, excerpt
 from harness.package.manifest import Manifest
-from harness.package.scanners.files import UNIT_SUFFIXES, PackageFile
+from harness.package.scanners.files import PackageFile
 
 _CRON_FIELD = r"[0-9A-Za-z*/,\-?LW#]+"
 _CRON = re.compile(rf"^\s*(?P<when>@(?:reboot|yearly|annually|monthly|weekly|daily|midnight|hourly)|"
@@ -114,8 +114,10 @@ def _renamed(files: list[PackageFile], previous: list[PackageFile]) -> list[Hit]
                             data={"old": old}))
     for old, new in renames.items():
         stem = PurePosixPath(old).stem
-        pattern = re.compile(rf"(?<![\w.\-]){re.escape(stem)}(?:\.(?:{'|'.join(s[1:] for s in UNIT_SUFFIXES)}))"
-                             rf"(?![\w\-])|(?:systemctl|journalctl)\b.*(?<![\w.\-]){re.escape(stem)}(?![\w.\-])")
+        named = rf"(?<![\w.\-]){re.escape(old)}(?![\w\-])"
+        if old.endswith(".service"):  # systemctl and journalctl take a service by its bare name too
+            named += rf"|(?:systemctl|journalctl)\b.*(?<![\w.\-]){re.escape(stem)}(?![\w.\-])"
+        pattern = re.compile(named)
         for file in files:
             if file.text is None or file.role == "doc":
                 continue
