@@ -3,6 +3,7 @@ bits are kept; builds refuse links and device files and are reproducible."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import zipfile
@@ -147,9 +148,7 @@ def test_whatever_the_names_nothing_is_written_outside(tmp_path_factory: pytest.
     base = tmp_path_factory.mktemp("fuzz")
     path = write_zip(base / "fuzz.zip", [regular(name, "x") for name in names])
     dest = base / "sandbox" / "out"
-    try:
+    with contextlib.suppress(archive.UnsafeArchive):
         archive.unpack(path, dest)
-    except archive.UnsafeArchive:
-        pass
     written = [p for p in base.rglob("*") if p.is_file() and p.name != "fuzz.zip"]
     assert all(dest in p.parents for p in written), written

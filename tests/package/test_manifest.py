@@ -28,7 +28,8 @@ def _parse(text: str) -> object:
     ('[package]\nname = "x"\nversion = "1"\nconfig = ["../etc/passwd"]\n', "must be a path inside the package"),
     ('[package]\nname = "x"\nversion = "1"\n[migrations]\nsql = "/abs"\n', "must be a path inside the package"),
     ('[package]\nname = "x"\nversion = "1"\n[migrations]\nup = ["a"]\n', "needs 'sql' = DIR, or both"),
-    ('[package]\nname = "x"\nversion = "1"\n[[cleanup]]\nname = "a"\nrun = { sql = "x" }\n', "cleanup[0].check: missing"),
+    ('[package]\nname = "x"\nversion = "1"\n[[cleanup]]\nname = "a"\nrun = { sql = "x" }\n',
+     "cleanup[0].check: missing"),
     ('[package]\nname = "x"\nversion = "1"\n[[cleanup]]\nname = "a"\nkind = "feature_flag"\nrun = { sql = "x" }\n'
      'check = { sql = "y" }\n', "a feature_flag step names the flag"),
     ('[package]\nname = "x"\nversion = "1"\n[[cleanup]]\nname = "a"\nrun = { sql = "x", command = ["y"] }\n'

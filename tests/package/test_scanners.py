@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from pathlib import Path
 
 import pytest
 
@@ -101,6 +100,7 @@ def test_rewrite_points_every_endpoint_at_the_stub() -> None:
 
 
 def test_excerpts_mask_secrets_user_info_and_query_strings() -> None:
-    shown = excerpt("curl https://bob:s3cret@api.vendor.com/x?token=abcd KEY=verysecretvalue123", ["verysecretvalue123"])
+    line = "curl https://bob:s3cret@api.vendor.com/x?token=abcd KEY=verysecretvalue123"
+    shown = excerpt(line, ["verysecretvalue123"])
     assert "s3cret" not in shown and "abcd" not in shown and "verysecretvalue123" not in shown
     assert "very…[redacted, 18 chars]" in shown
