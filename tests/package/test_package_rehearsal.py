@@ -132,3 +132,22 @@ def test_report_rebuilds_the_package_figures(package_run, tmp_path: Path) -> Non
     after = _summary(copy)
     for key in ("packages", "quarantine", "stub_traffic", "cleanup", "gates"):
         assert after[key] == before[key], key
+
+
+@pytest.mark.slow
+def test_a_package_the_quarantine_cannot_neutralize_never_starts(tmp_path: Path) -> None:
+    """An endpoint inside a binary cannot be redirected: the run stops in its setup stage (exit 2), before the
+    set-up migrations and any service start, and leaves nothing behind."""
+    source = REPO / "scenarios" / "shop" / "releases" / "2.0"
+    package = shutil.copytree(source, tmp_path / "2.0", ignore=shutil.ignore_patterns("__pycache__"))
+    (package / "bin").mkdir()
+    (package / "bin" / "agent").write_bytes(b"\x7fELF\x00" + b"https://telemetry.vendor-cloud.io/v1/ping\x00")
+    out = tmp_path / "reports"
+    result = subprocess.run([sys.executable, "-m", "harness.cli", "run", "scenarios/shop", "--to", str(package),
+                             "--out", str(out), *SMALL], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "could not neutralize" in result.stderr and "telemetry.vendor-cloud.io" in result.stderr
+    assert "Traceback" not in result.stderr
+    (run_dir,) = out.iterdir()
+    assert processes_of(run_dir.name) == [] and postgres_temp_dirs(run_dir.name) == []
+    assert not list((run_dir / "logs").glob("service-*.log")), "no service was started"
