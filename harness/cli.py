@@ -1,4 +1,4 @@
-"""`rehearse`: run a rehearsal, check a plan, rebuild a report, lint migrations.
+"""`rehearse`: run a rehearsal, check a plan, rebuild a report, lint migrations, build/sign/preflight packages.
 
 Exit codes: 0 gates passed; 1 gates failed; 2 bad input (plan, package, arguments); 3 environment failure;
 4 the harness itself failed (one line, and the log with the traceback); 130 interrupted (Ctrl-C / SIGTERM),
@@ -27,7 +27,9 @@ from harness.core.errors import (
     InputError,
 )
 from harness.core.streams import read_json_lines
+from harness.package import cli as package_cli
 from harness.plan import ENVIRONMENT_KINDS, NETWORK_MODES, Plan, SqlMigrations, load_plan, parse_override
+from harness.plan.packages import PACKAGES_DIR, unpacked
 from harness.rundir import RUN_LOG, RunDir
 
 
@@ -49,14 +51,17 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run_dir", type=Path, help="a run directory (reports/<run id>)")
     lint = commands.add_parser("lint", help="lint migrations statically (exit 1 when a dangerous one is found)")
     lint.add_argument("path", type=Path, help="a SQL file, a migrations directory, or a scenario")
+    package_cli.add_commands(commands)
     return parser
 
 
 def _plan_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("plan", help="scenario directory or its rehearsal.toml")
     command.add_argument("--env", choices=ENVIRONMENT_KINDS, help="where to run (default: the plan's, else auto)")
-    command.add_argument("--from", dest="from_version", help="version to upgrade from (default: the plan's)")
-    command.add_argument("--to", dest="to_version", help="version to upgrade to (default: the plan's)")
+    command.add_argument("--from", dest="from_version",
+                         help="version (or package: FILE.zip, DIR) to upgrade from (default: the plan's)")
+    command.add_argument("--to", dest="to_version",
+                         help="version (or package: FILE.zip, DIR) to upgrade to (default: the plan's)")
     command.add_argument("--network", choices=NETWORK_MODES, help="docker: container networking mode")
     command.add_argument("--postgres-image", metavar="TAG",
                          help="docker: PostgreSQL image (default: the plan's environment.postgres_image)")
@@ -98,7 +103,8 @@ def _load(args: argparse.Namespace) -> Plan:
                        ("environment.kind", args.env), ("environment.network", args.network),
                        ("environment.postgres_image", args.postgres_image)):
         if value is not None:
-            overrides[key] = value
+            is_file = key.startswith("versions.") and Path(value).exists()  # a package, relative to here
+            overrides[key] = str(Path(value).resolve()) if is_file else value
     return load_plan(args.plan, overrides)
 
 
@@ -114,7 +120,7 @@ def _run(args: argparse.Namespace) -> int:
     summary = None
     if outcome.environment:  # an environment came up: there are streams to report on
         try:
-            summary = write_report(plan, outcome.run)
+            summary = write_report(outcome.plan or plan, outcome.run)
         except Exception as exc:  # noqa: BLE001 - the streams stay on disk; `rehearse report` can retry
             print(f"rehearse: could not write the report ({type(exc).__name__}: {exc}); the raw streams are in "
                   f"{outcome.run.path / 'streams'} (rehearse report {outcome.run.path})", file=sys.stderr)
@@ -168,6 +174,8 @@ def _report(args: argparse.Namespace) -> int:
     if started is None or not started.get("plan"):
         raise InputError(run_dir, "", f"not a run directory (no streams/{RUN_LOG} naming its plan)")
     plan = load_plan(started["plan"], started.get("overrides") or {})
+    if (run_dir / PACKAGES_DIR).is_dir():  # the copies the run made of its package releases
+        plan = unpacked(plan, run_dir, unpack=False)
     run = RunDir(run_dir, run_dir.name)
     return _print_verdict(write_report(plan, run), run)
 
@@ -193,7 +201,7 @@ def _sql_dirs_with_lock_timeout(path: Path) -> set[Path]:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"run": _run, "check": _check, "report": _report,
-                                                             "lint": _lint}
+                                                             "lint": _lint, **package_cli.COMMANDS}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -6,6 +6,7 @@ import re
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 _DSN_PASSWORD = re.compile(r"(postgres(?:ql)?://[^:/@\s]+:)[^@\s]+@")
+_SQL_PASSWORD = re.compile(r"(\bPASSWORD\s+E?)'(?:[^']|'')*'", re.I)
 
 
 def expand(template: str, values: dict[str, str]) -> str:
@@ -24,6 +25,11 @@ def redact(text: str, *secrets: str) -> str:
         if secret:
             text = text.replace(secret, "***")
     return _DSN_PASSWORD.sub(r"\1***@", text)
+
+
+def redact_sql(sql: str) -> str:
+    """SQL as it may be recorded and shown: password literals (CREATE / ALTER ROLE ... PASSWORD '...') masked."""
+    return _SQL_PASSWORD.sub(r"\1'***'", sql)
 
 
 def one_line(text: str, limit: int = 300) -> str:

@@ -46,10 +46,11 @@ class Environment(Protocol):
 
 def service_environment(plan: Plan, release: Release, port: int, host: str, dsn: str,
                         python: str = sys.executable) -> dict[str, str]:
-    """What every service gets: PORT, HOST, DATABASE_URL, REHEARSE_VERSION, and the plan's service.env."""
+    """What every service gets: PORT, HOST, DATABASE_URL, REHEARSE_VERSION, the release's own environment (a
+    package manifest's service.env), and the plan's service.env over it."""
     values = placeholders(plan, release, python=python, port=str(port), dsn=dsn)
     env = {"PORT": str(port), "HOST": host, "DATABASE_URL": dsn, "REHEARSE_VERSION": release.version}
-    return env | {key: expand(value, values) for key, value in plan.service_env.items()}
+    return env | {key: expand(value, values) for key, value in (release.env | plan.service_env).items()}
 
 
 OTHER_START_INDEX = 100  # logs of instances started beside the service are numbered from 101

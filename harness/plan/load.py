@@ -11,7 +11,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from harness.core.errors import PlanError
+from harness.core.errors import PackageError, PlanError
+from harness.core.tables import Table as ManifestTable
+from harness.package.source import PackageSource, is_package_path, open_package
 from harness.plan.model import (
     CONTENTION_KINDS,
     DEFAULT_PHASES,
@@ -138,8 +140,15 @@ def _build(path: Path, raw: dict[str, Any], overrides: dict[str, Any]) -> Plan:
     versions = root.table("versions", required=True)
     from_version, to_version = versions.string("from"), versions.string("to")
     for key, version in (("from", from_version), ("to", to_version)):
-        if version not in releases:
-            raise versions.error(key, f"no release {version!r} (releases: {', '.join(releases)})")
+        if version not in releases:  # a package (zip or directory) given as a version
+            package = _package_at(version, base)
+            if package is None:
+                raise versions.error(key, f"no release {version!r} (releases: {', '.join(releases)}), and no package "
+                                     f"(a .zip, or a directory with a manifest.toml) at {version!r}")
+            release = _package_release(package, default_command, runner, releases)
+            releases[release.version] = release
+            from_version, to_version = (release.version, to_version) if key == "from" else (from_version,
+                                                                                            release.version)
     if from_version == to_version:
         raise versions.error("to", "must differ from versions.from")
     versions.done()
@@ -176,6 +185,10 @@ def _build(path: Path, raw: dict[str, Any], overrides: dict[str, Any]) -> Plan:
         gates=_gates(root, phase_names), runner=runner, contention=_contention(root, phase_names),
         rollback=rollback_spec, overrides=overrides,
     )
+    for release in releases.values():
+        if release.package is not None and release.upgrades_from is not None and release.upgrades_from not in releases:
+            raise PlanError(release.package.manifest.source, "package.upgrades_from",
+                            f"no release {release.upgrades_from!r} (releases: {', '.join(releases)})")
     plan.upgrade_path()  # raises when `to` does not upgrade from `from`
     plan.setup_path()
     return plan
@@ -209,6 +222,19 @@ def _releases(table: Table, default_command: list[str] | None, base: Path,
     releases: dict[str, Release] = {}
     for version in table.raw:
         spec = Table(table.path, f'releases."{version}"', table.value(version, (dict,)), table.overridden)
+        if spec.has("package"):
+            for other in ("dir", "migrations", "command", "image", "upgrades_from"):
+                if spec.has(other):
+                    raise spec.error(other, "comes from the package's manifest (remove it, or drop 'package')")
+            package = _package_at(spec.string("package"), base)
+            if package is None:
+                raise spec.error("package", f"no package (a .zip, or a directory with a manifest.toml) at "
+                                 f"{spec.raw['package']!r}")
+            spec.done()
+            if package.manifest.version != version:
+                raise spec.error("package", f"the package is version {package.manifest.version}, not {version}")
+            releases[version] = _package_release(package, default_command, runner, None)
+            continue
         release_dir = _existing(spec, "dir", spec.string("dir", f"releases/{version}"), base, is_dir=True)
         upgrades_from = spec.string("upgrades_from", None)
         if upgrades_from is not None and upgrades_from not in table.raw:
@@ -226,6 +252,37 @@ def _releases(table: Table, default_command: list[str] | None, base: Path,
                                     migrations=migrations, command=command, image=image,
                                     allow_leftover=allow_leftover)
     return releases
+
+
+def _package_at(where: str, base: Path) -> PackageSource | None:
+    """The package at `where` (absolute, or relative to the plan), or None when nothing there is a package."""
+    path = Path(where).expanduser()
+    path = path if path.is_absolute() else base / path
+    if not is_package_path(path):
+        return None
+    return open_package(path)
+
+
+def _package_release(package: PackageSource, default_command: list[str] | None, runner: RunnerOptions,
+                     releases: dict[str, Release] | None) -> Release:
+    """The release a package defines: its files, migrations, service command and environment (a plan release
+    of the same version gives way to it, but lends it its upgrades_from when the manifest names none)."""
+    manifest = package.manifest
+    replaced = (releases or {}).get(manifest.version)
+    command = list(manifest.command) if manifest.command else default_command
+    if command is None:
+        raise PackageError(manifest.source, "service.command", "missing (and the plan sets no service.command)")
+    migrations: Migrations = None
+    if manifest.migrations_sql is not None:
+        options = _runner_options(ManifestTable(manifest.source, "migrations", dict(manifest.migration_options),
+                                                error=PackageError), runner)
+        migrations = SqlMigrations(dir=package.path / manifest.migrations_sql, options=options)
+    elif manifest.migrations_up is not None and manifest.migrations_down is not None:
+        migrations = CommandMigrations(up=list(manifest.migrations_up), down=list(manifest.migrations_down),
+                                       cwd=package.path)
+    upgrades_from = manifest.upgrades_from or (replaced.upgrades_from if replaced else None)
+    return Release(version=manifest.version, dir=package.path, upgrades_from=upgrades_from, migrations=migrations,
+                   command=command, env=dict(manifest.env), package=package)
 
 
 def _migrations(table: Table, release_dir: Path, base: Path, runner: RunnerOptions) -> Migrations:

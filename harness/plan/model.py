@@ -7,11 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from harness.core.errors import PlanError
+from harness.package.source import PackageSource
 
 ENVIRONMENT_KINDS = ("auto", "local", "docker")
 NETWORK_MODES = ("bridge", "host")
 PHASE_METRICS = ("p50_ms", "p95_ms", "p99_ms", "max_ms", "error_rate", "rps")
-RUN_METRICS = ("lock_wait_max_ms", "lock_wait_total_ms", "downtime_s", "rollback_safe", "migration_errors")
+RUN_METRICS = ("lock_wait_max_ms", "lock_wait_total_ms", "downtime_s", "rollback_safe", "migration_errors",
+               "cleanup_failures")
 TRANSACTION_MODES = ("as_written", "statement", "file")
 CONTENTION_KINDS = ("idle_in_transaction", "long_transaction", "long_query")
 # The timeline of a plan without [[timeline]]: (phase, actions, [phases] key of its soak, default soak).
@@ -65,7 +67,7 @@ Migrations = SqlMigrations | CommandMigrations | None
 @dataclass(frozen=True)
 class Release:
     version: str
-    dir: Path
+    dir: Path  # a package release: the package itself until the run unpacks it (plan.packages.unpacked)
     upgrades_from: str | None
     migrations: Migrations
     command: list[str]
@@ -73,6 +75,8 @@ class Release:
     # What this release's down-migrations leave in place on purpose (expand/contract: the contract step is
     # deferred): "table" or "table.column" names; such leftovers do not fail the rollback's schema check.
     allow_leftover: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)  # the service's environment of this release (a manifest's)
+    package: PackageSource | None = None  # where it comes from, when it comes from a package
 
 
 @dataclass(frozen=True)

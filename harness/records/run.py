@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 ActionStatus = Literal["ok", "failed", "skipped"]
+# Streams of the package actions (timeline.actions.quarantine / cleanup), read back by result.build
+QUARANTINE_STREAM, STUB_STREAM, CLEANUP_STREAM = "quarantine.jsonl", "stub.jsonl", "cleanup.jsonl"
 StopKind = Literal["interrupted", "environment", "input", "crash"]
 
 
@@ -313,3 +315,61 @@ class Stop:
 
     kind: StopKind
     message: str
+
+
+@dataclass
+class PackageRecord:
+    """A release that came from a package: where from, its digest, where the run unpacked it, its findings."""
+
+    version: str
+    name: str
+    source: str
+    kind: str  # zip | dir
+    sha256: str | None
+    unpacked_to: str
+    findings: int
+    blocking: int
+    by_kind: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class QuarantineRecord:
+    """One quarantine action on the rehearsal's copy of a package (a file, or its service's environment)."""
+
+    release: str
+    kind: str  # disable_cron, disable_timer, redirect_endpoint, replace_credential, route_proxies
+    target: str  # file:line, service.env KEY, service.command, service environment
+    detail: str  # redacted
+    status: str = "applied"  # applied | failed
+    reverted: bool = False
+    message: str | None = None
+
+
+@dataclass
+class StubTraffic:
+    """What the local stub received for one host the package meant to reach."""
+
+    host: str
+    requests: int
+    first_at: float
+    last_at: float
+    methods: dict[str, int] = field(default_factory=dict)
+    paths: list[str] = field(default_factory=list)  # up to 5, without query strings
+
+
+@dataclass
+class CleanupRecord:
+    """One post-upgrade cleanup step of a package as it ran, and its check."""
+
+    release: str
+    phase: str
+    name: str
+    kind: str  # feature_flag, webhook, credential, other
+    action: str  # what ran (redacted)
+    status: str  # ok | failed
+    check: str
+    check_passed: bool
+    observed: str | None
+    message: str | None
+    started: float
+    ended: float

@@ -15,11 +15,15 @@ from typing import Any, Literal
 from harness.records.run import (
     ActionRecord,
     CheckWindow,
+    CleanupRecord,
     ContentionRecord,
     FlagChange,
     Lock,
+    PackageRecord,
+    QuarantineRecord,
     RollbackResult,
     Stop,
+    StubTraffic,
 )
 
 CONTRACT_VERSION = 1
@@ -269,6 +273,10 @@ class Summary:
     versions: list[VersionFigures] = field(default_factory=list)  # per version that served (mixed versions)
     check_windows: list[CheckWindow] = field(default_factory=list)
     flags: list[FlagChange] = field(default_factory=list)
+    packages: list[PackageRecord] = field(default_factory=list)  # releases that came from packages
+    quarantine: list[QuarantineRecord] = field(default_factory=list)
+    stub_traffic: list[StubTraffic] = field(default_factory=list)
+    cleanup: list[CleanupRecord] = field(default_factory=list)
 
 
 def to_json(summary: Summary) -> dict[str, Any]:

@@ -33,6 +33,7 @@ def render_markdown(s: Summary) -> str:
     for c in s.contention:
         out += ["", f"Contention injected: {c.kind.replace('_', ' ')} on `{c.table}` from the start of "
                 f"{c.phase} for {c.seconds:g} s" + (f" (failed: {c.error})" if c.error else "") + "."]
+    out += _packages(s)
     out += ["", f"Downtime (service swaps, stop to healthy): **{s.downtime_s:.2f} s**"
             + "".join(f"; {w.from_version} -> {w.to_version}: {w.downtime_s:.2f} s" for w in s.swaps)]
     if len(s.upgrades) > 1:
@@ -164,6 +165,34 @@ def _rollback_details(s: Summary) -> list[str]:
                 + ", ".join(f"{w.name} {w.seconds:.2f} s" for w in s.check_windows)
                 + "); requests started meanwhile are left out of the phase figures ("
                 + f"{sum(p.excluded_requests for p in s.phases)} requests)."]
+    return out
+
+
+def _packages(s: Summary) -> list[str]:
+    """Releases from packages: the quarantine applied (and reverted), what the stub received, the cleanup."""
+    if not (s.packages or s.quarantine or s.cleanup):
+        return []
+    out = ["", "## Packages", "", _table(
+        ["release", "package", "source", "sha256", "findings", "blocking"],
+        [[p.version, p.name, f"`{p.source}`", (p.sha256 or "-")[:16], p.findings, p.blocking] for p in s.packages])]
+    if s.quarantine:
+        reverted = sum(q.reverted for q in s.quarantine)
+        out += ["", f"Quarantine applied for the rehearsal ({len(s.quarantine)} actions, {reverted} reverted after):",
+                "", _table(["release", "action", "where", "what", "result"], [
+                    [q.release, q.kind, f"`{q.target}`", q.detail,
+                     q.status + (", reverted" if q.reverted else ", **not reverted**")
+                     + (f" ({q.message})" if q.message else "")] for q in s.quarantine])]
+    if s.stub_traffic:
+        out += ["", "The local stub received (instead of the hosts the package names): " + "; ".join(
+            f"`{t.host}`: {t.requests} requests ({', '.join(f'{m} {n}' for m, n in t.methods.items())})"
+            for t in s.stub_traffic) + "."]
+    elif s.quarantine:
+        out += ["", "The local stub received no request."]
+    if s.cleanup:
+        header = ["release", "phase", "step", "kind", "ran", "check", "result"]
+        out += ["", "Post-upgrade cleanup:", "", _table(header, [
+            [c.release, c.phase, c.name, c.kind, f"`{c.action}`", f"`{c.check}` saw {c.observed}",
+             "ok" if c.status == "ok" else f"**FAILED**: {c.message}"] for c in s.cleanup])]
     return out
 
 

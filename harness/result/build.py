@@ -10,7 +10,19 @@ from typing import Any
 from harness.core.streams import read_json_lines
 from harness.inject.contention import STREAM as CONTENTION_STREAM
 from harness.plan import Plan
-from harness.records.run import ActionRecord, ContentionRecord, FlagChange, Stop
+from harness.records.run import (
+    CLEANUP_STREAM,
+    QUARANTINE_STREAM,
+    STUB_STREAM,
+    ActionRecord,
+    CleanupRecord,
+    ContentionRecord,
+    FlagChange,
+    PackageRecord,
+    QuarantineRecord,
+    Stop,
+    StubTraffic,
+)
 from harness.records.summary import LoadSettings, Summary, SwapFigures, TimelineEntry
 from harness.result import analysis
 from harness.result.frames import Frames, load_frames
@@ -111,5 +123,37 @@ def build_summary(plan: Plan, run: RunDir) -> tuple[Summary, Frames]:
         versions=version_table(frames),
         check_windows=check_windows(run),
         flags=facts.flags,
+        **package_figures(run),
     )
     return summary, frames
+
+
+def package_figures(run: RunDir) -> dict[str, Any]:
+    """packages, quarantine (with whether each was reverted), stub_traffic and cleanup, from their streams."""
+    packages: list[PackageRecord] = []
+    quarantine: list[QuarantineRecord] = []
+    for row in read_json_lines(run.stream(QUARANTINE_STREAM)):
+        event = row.pop("event", None)
+        if event == "package":
+            packages.append(PackageRecord(**row))
+        elif event == "applied":
+            quarantine.append(QuarantineRecord(**row))
+        elif event == "reverted":
+            problems = row.get("problems") or []
+            for record in quarantine:
+                if record.release == row.get("release") and record.status == "applied":
+                    record.reverted = not problems
+                    record.message = record.message or ("; ".join(problems) if problems else None)
+    traffic: dict[str, StubTraffic] = {}
+    for row in read_json_lines(run.stream(STUB_STREAM)):
+        host, at = str(row.get("host") or "?"), float(row.get("at") or 0.0)
+        entry = traffic.setdefault(host, StubTraffic(host, 0, at, at))
+        entry.requests += 1
+        entry.first_at, entry.last_at = min(entry.first_at, at), max(entry.last_at, at)
+        method = str(row.get("method"))
+        entry.methods[method] = entry.methods.get(method, 0) + 1
+        if row.get("path") not in entry.paths and len(entry.paths) < 5:
+            entry.paths.append(str(row.get("path")))
+    cleanup = [CleanupRecord(**row) for row in read_json_lines(run.stream(CLEANUP_STREAM))]
+    return {"packages": packages, "quarantine": quarantine,
+            "stub_traffic": sorted(traffic.values(), key=lambda t: -t.requests), "cleanup": cleanup}

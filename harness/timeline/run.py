@@ -22,13 +22,14 @@ from harness.events import Events
 from harness.load.launcher import Load
 from harness.observe.base import ObserverContext
 from harness.plan import Plan
-from harness.records.run import ActionRecord, Stop
+from harness.plan.packages import unpacked
+from harness.records.run import ActionRecord, Phase, Stop
 from harness.rundir import RunDir, RunLog
 from harness.seed import seed
 from harness.service import swap as service
 from harness.service.mixed import MixedProxy
 from harness.timeline import clock
-from harness.timeline.actions import PlannedPhase
+from harness.timeline.actions import SETUP, PlannedPhase, split_setup
 from harness.timeline.actions.base import Action
 from harness.timeline.observers import OBSERVERS
 from harness.timeline.state import Rehearsal, Skip
@@ -45,6 +46,7 @@ class Outcome:
     run: RunDir
     environment: str = ""
     stop: Stop | None = None
+    plan: Plan | None = None  # the plan as run: package releases unpacked into the run directory
 
 
 def rehearse(plan: Plan, phases: list[PlannedPhase], kind: str, out: Path | None, say: Say = print) -> Outcome:
@@ -77,6 +79,8 @@ def rehearse(plan: Plan, phases: list[PlannedPhase], kind: str, out: Path | None
 
 def _run(plan: Plan, phases: list[PlannedPhase], kind: str, run: RunDir, log: RunLog, stack: contextlib.ExitStack,
          outcome: Outcome, secrets: list[str], say: Say) -> None:
+    plan = outcome.plan = unpacked(plan, run.path)  # package releases: their files, safely, in the run dir
+    setup, phases = split_setup(phases)
     env, why = open_environment(plan, kind, run.path, run.run_id)
     stack.callback(env.close)
     outcome.environment = env.name
@@ -101,6 +105,13 @@ def _run(plan: Plan, phases: list[PlannedPhase], kind: str, run: RunDir, log: Ru
     stack.callback(statements.close)
     migrator = Migrator(plan, database, statements, run.log("migrations.log"), run.run_id, events,
                         lambda message: report_error("migrations", message))
+    old = plan.releases[plan.from_version]
+    rehearsal = Rehearsal(plan, env, database, migrator, events, log, say, serving=old, run=run, stack=stack)
+    if setup:  # before anything of a package runs: its set-up migrations, its service
+        rehearsal.phase = Phase(SETUP, old.version, old.version, time.time())
+        for action in setup:
+            _act(rehearsal, action, SETUP)
+        plan = outcome.plan = rehearsal.plan
     t0 = time.monotonic()
     try:
         migrator.apply(plan.setup_path(), phase="setup")
@@ -114,7 +125,7 @@ def _run(plan: Plan, phases: list[PlannedPhase], kind: str, run: RunDir, log: Ru
     say(f"database ready: schema {plan.from_version}, seeded in {seeded:.1f}s")
 
     t0 = time.monotonic()
-    old = plan.releases[plan.from_version]
+    old = rehearsal.serving
     url = service.start(env, plan, old)
     timing("service_start_s", t0)
 
@@ -142,7 +153,7 @@ def _run(plan: Plan, phases: list[PlannedPhase], kind: str, run: RunDir, log: Ru
 
     phase_stream = JsonLines(run.stream(clock.STREAM))
     stack.callback(phase_stream.close)
-    rehearsal = Rehearsal(plan, env, database, migrator, events, log, say, serving=old, url=url, mixed=proxy)
+    rehearsal.url, rehearsal.mixed = url, proxy
     phase_clock = clock.PhaseClock(phase_stream, events)
     for planned in phases:
         with phase_clock.phase(planned.name, rehearsal.serving.version) as phase:

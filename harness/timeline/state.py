@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -10,7 +11,7 @@ from harness.environments.base import Environment
 from harness.events import Events
 from harness.plan import Plan, Release
 from harness.records.run import Phase
-from harness.rundir import RunLog
+from harness.rundir import RunDir, RunLog
 from harness.service.mixed import MixedProxy
 from harness.upgrade.migrate import Migrator
 
@@ -34,6 +35,8 @@ class Rehearsal:
     url: str = ""  # the service's own URL (the load may go through `mixed`)
     mixed: MixedProxy | None = None  # the mixed-versions proxy, when the timeline starts another version
     beside: Release | None = None  # the release running beside the service (start_other)
+    run: RunDir | None = None  # for actions that own a stream of their own (quarantine, cleanup)
+    stack: contextlib.ExitStack | None = None  # the run's teardown: what an action starts, it stops there
 
     @property
     def old(self) -> Release:

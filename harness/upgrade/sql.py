@@ -21,6 +21,7 @@ from harness.core.database import Database
 from harness.core.errors import MigrationError, SqlInputError
 from harness.core.poller import Report
 from harness.core.postgres import LOCK_NOT_AVAILABLE, MIGRATION_APPLICATION
+from harness.core.text import redact_sql
 from harness.plan import RunnerOptions
 from harness.records.run import Step
 from harness.upgrade import trace
@@ -160,7 +161,7 @@ class SqlRunner:
         def new_step(sql: str, index: int | None, attempt: int) -> Step:
             nonlocal seq
             seq += 1
-            return Step(phase, seq, version, direction, path.name, normalise(sql), time.time(),
+            return Step(phase, seq, version, direction, path.name, normalise(redact_sql(sql)), time.time(),
                         pid=conn.info.backend_pid, statement_index=index, txn=self.txn, attempt=attempt)
 
         for attempt in range(1, options.lock_retries + 2):

@@ -23,6 +23,7 @@ def observe(gate: Gate, summary: Summary) -> float | None:
         "downtime_s": summary.downtime_s,
         "rollback_safe": 1.0 if summary.rollback.safe else 0.0,
         "migration_errors": float(sum(1 for s in summary.statements if s.error)),
+        "cleanup_failures": float(sum(1 for c in summary.cleanup if c.status != "ok")),
     }[gate.metric]
 
 
