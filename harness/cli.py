@@ -8,6 +8,7 @@ after teardown and with what was recorded written out. Every failure ends here, 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import tempfile
@@ -26,8 +27,11 @@ from harness.core.errors import (
     EnvironmentFailure,
     InputError,
 )
+from harness.core.signals import held_signals
 from harness.core.streams import read_json_lines
+from harness.core.text import one_line
 from harness.plan import ENVIRONMENT_KINDS, NETWORK_MODES, Plan, SqlMigrations, load_plan, parse_override
+from harness.records.run import Stop
 from harness.rundir import RUN_LOG, RunDir
 
 
@@ -49,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run_dir", type=Path, help="a run directory (reports/<run id>)")
     lint = commands.add_parser("lint", help="lint migrations statically (exit 1 when a dangerous one is found)")
     lint.add_argument("path", type=Path, help="a SQL file, a migrations directory, or a scenario")
+    commands.add_parser("cleanup", help="remove what dead runs left behind (processes, temp dirs, containers)")
     return parser
 
 
@@ -62,6 +67,9 @@ def _plan_arguments(command: argparse.ArgumentParser) -> None:
                          help="docker: PostgreSQL image (default: the plan's environment.postgres_image)")
     command.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                          help="override a plan value, e.g. --set load.users=10 --set seed.rows=50000 (repeatable)")
+    command.add_argument("--allow-targets", action="store_true",
+                         help="confirm the hosts of the plan's [targets] allow (a staging database the harness did "
+                              "not start); without it such a plan is refused")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,11 +107,11 @@ def _load(args: argparse.Namespace) -> Plan:
                        ("environment.postgres_image", args.postgres_image)):
         if value is not None:
             overrides[key] = value
-    return load_plan(args.plan, overrides)
+    return load_plan(args.plan, overrides, targets_confirmed=args.allow_targets)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from harness.report.write import write_report
+    from harness.report.write import mark_interrupted, write_report
     from harness.timeline.actions import compile_timeline
     from harness.timeline.run import rehearse
 
@@ -113,11 +121,19 @@ def _run(args: argparse.Namespace) -> int:
     outcome = rehearse(plan, phases, plan.environment, args.out, say=lambda line: print(line, flush=True))
     summary = None
     if outcome.environment:  # an environment came up: there are streams to report on
-        try:
-            summary = write_report(plan, outcome.run)
-        except Exception as exc:  # noqa: BLE001 - the streams stay on disk; `rehearse report` can retry
-            print(f"rehearse: could not write the report ({type(exc).__name__}: {exc}); the raw streams are in "
-                  f"{outcome.run.path / 'streams'} (rehearse report {outcome.run.path})", file=sys.stderr)
+        print("writing the report", flush=True)
+        with held_signals() as caught:  # a report cut short is worse than one that takes a second more
+            try:
+                summary = write_report(plan, outcome.run)
+            except Exception as exc:  # noqa: BLE001 - the streams stay on disk; `rehearse report` can retry
+                print(f"rehearse: could not write the report ({type(exc).__name__}: {one_line(str(exc), 200)}); "
+                      f"the raw streams are in {outcome.run.path / 'streams'} (rehearse report {outcome.run.path})",
+                      file=sys.stderr)
+            if caught and outcome.stop is None:
+                outcome.stop = Stop("interrupted", "interrupted while the report was written")
+                if summary is not None:
+                    with contextlib.suppress(OSError):
+                        summary = mark_interrupted(plan, outcome.run, summary, outcome.stop)
     stop = outcome.stop
     if stop is not None:
         message = {"interrupted": "interrupted; everything it started has been stopped",
@@ -137,9 +153,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def _print_verdict(summary: Any, run: RunDir) -> int:
     print(f"verdict: {summary.verdict.upper()}  (exit code {summary.exit_code})")
-    for gate in summary.gates:
-        if not gate.passed:
-            print(f"  failed gate: {gate.name}: observed {gate.observed}")
+    for failure in summary.failures:
+        print(f"  {'failed gate' if failure.kind == 'gate' else failure.kind.replace('_', ' ')}: "
+              f"{failure.message.removeprefix('gate ')}")
     print(f"report: {run.path / 'summary.md'}")
     return int(summary.exit_code)
 
@@ -167,9 +183,25 @@ def _report(args: argparse.Namespace) -> int:
     started = next((row for row in read_json_lines(run_dir / "streams" / RUN_LOG) if row.get("event") == "run"), None)
     if started is None or not started.get("plan"):
         raise InputError(run_dir, "", f"not a run directory (no streams/{RUN_LOG} naming its plan)")
-    plan = load_plan(started["plan"], started.get("overrides") or {})
+    plan = load_plan(started["plan"], started.get("overrides") or {}, targets_confirmed=True)  # starts nothing
     run = RunDir(run_dir, run_dir.name)
+    run.release_reserve()
     return _print_verdict(write_report(plan, run), run)
+
+
+def _cleanup(_args: argparse.Namespace) -> int:
+    from harness.cleanup import remove_dead_runs, remove_stale_docker
+
+    removed = remove_dead_runs()
+    try:
+        removed += remove_stale_docker()
+    except Exception as exc:  # noqa: BLE001 - the local part is done; say why the docker part is not
+        print(f"rehearse: docker cleanup failed: {type(exc).__name__}: {one_line(str(exc), 160)}", file=sys.stderr)
+    for line in removed:
+        print(f"removed {line}")
+    if not removed:
+        print("nothing to clean up: no dead run left anything behind")
+    return 0
 
 
 def _lint(args: argparse.Namespace) -> int:
@@ -193,7 +225,7 @@ def _sql_dirs_with_lock_timeout(path: Path) -> set[Path]:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"run": _run, "check": _check, "report": _report,
-                                                             "lint": _lint}
+                                                             "lint": _lint, "cleanup": _cleanup}
 
 if __name__ == "__main__":
     sys.exit(main())

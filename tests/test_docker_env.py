@@ -34,7 +34,7 @@ POSTGRES_IMAGE = "rehearse/postgres:15-bookworm"
 PYTHON_IMAGE = "rehearse/python:3.11-bookworm"
 PRIVATE_ENGINE = Path("/run/rehearse-docker.sock")  # .ci/dockerd.sh
 DOCKER_ARGS = ["--env", "docker", "--network", "host", "--postgres-image", POSTGRES_IMAGE]
-# The summary contract of design/ARCHITECTURE.md: the keys CI, compare and tests read, whatever the environment.
+# The summary contract (docs/summary-json.md): the keys CI, compare and tests read, whatever the environment.
 SUMMARY_KEYS = {"scenario", "from_version", "to_version", "environment", "verdict", "exit_code", "started",
                 "duration_s", "phases", "endpoints", "statements", "lock_waits", "downtime_s", "rollback", "gates",
                 "artifacts"}

@@ -19,27 +19,37 @@ from locust import events
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from harness.load.contract import REQUEST_COLUMNS, REQUESTS_FILE_ENV, SQLSTATE_PATTERN  # noqa: E402
 
-FLUSH_EVERY_S = 0.5
+FLUSH_EVERY_S = 0.5  # what a killed Locust can lose at most (the harness's streams lose nothing)
 
 _path = os.environ.get(REQUESTS_FILE_ENV)
 _file = open(_path, "a", newline="", encoding="utf-8") if _path else None  # noqa: SIM115 - closed at quit
 _writer = csv.writer(_file) if _file else None
 _worker = os.getpid()
 _sqlstate = re.compile(SQLSTATE_PATTERN)
+_failed: list[OSError] = []  # the disk filled up: recording stops (the harness sees it and stops the run)
 if _file is not None and _writer is not None and _file.tell() == 0:
     _writer.writerow(REQUEST_COLUMNS)
+
+
+def _disk_failed(exc: OSError) -> None:
+    if not _failed:
+        _failed.append(exc)
+        print(f"rehearse recorder: cannot write {_path}: {exc.strerror or exc}; recording stops", file=sys.stderr)
 
 
 @events.request.add_listener
 def _record(request_type, name, response_time, response_length, response=None, exception=None,
             start_time=None, **_kwargs):
-    if _writer is None:
+    if _writer is None or _failed:
         return
     status = getattr(response, "status_code", None) or 0
     error = None if exception is None else f"{type(exception).__name__}: {exception}"[:300]
     sqlstate = _sqlstate_of(response) if error and status >= 400 else ""
-    _writer.writerow([f"{start_time:.6f}" if start_time else "", name, request_type, status,
-                      f"{response_time:.3f}", response_length or 0, error or "", sqlstate, _worker])
+    try:
+        _writer.writerow([f"{start_time:.6f}" if start_time else "", name, request_type, status,
+                          f"{response_time:.3f}", response_length or 0, error or "", sqlstate, _worker])
+    except OSError as exc:
+        _disk_failed(exc)
 
 
 def _sqlstate_of(response) -> str:
@@ -51,9 +61,14 @@ def _sqlstate_of(response) -> str:
 
 
 def _flush_forever(file: TextIO) -> None:
-    while True:
+    while not _failed and not file.closed:
         gevent.sleep(FLUSH_EVERY_S)
-        file.flush()
+        try:
+            file.flush()
+        except OSError as exc:
+            _disk_failed(exc)
+        except ValueError:  # closed meanwhile
+            return
 
 
 @events.init.add_listener
@@ -65,5 +80,8 @@ def _start_flusher(environment, **_kwargs):
 @events.quitting.add_listener
 def _close(environment, **_kwargs):
     if _file is not None and not _file.closed:
-        _file.flush()
-        _file.close()
+        try:
+            _file.flush()
+            _file.close()
+        except OSError as exc:
+            _disk_failed(exc)

@@ -22,6 +22,7 @@ class ObserverContext:
     events: Events
     report_error: Callable[[str, str], None]  # (source, message): goes to the run's observer errors
     say: Callable[[str], None]
+    service_url: str = ""  # the service's base URL (the same for every release)
 
     def reporter(self, source: str) -> Callable[[str], None]:
         """report_error bound to one source, for pollers."""

@@ -11,7 +11,7 @@ from harness.core.errors import PlanError
 ENVIRONMENT_KINDS = ("auto", "local", "docker")
 NETWORK_MODES = ("bridge", "host")
 PHASE_METRICS = ("p50_ms", "p95_ms", "p99_ms", "max_ms", "error_rate", "rps")
-RUN_METRICS = ("lock_wait_max_ms", "lock_wait_total_ms", "downtime_s", "rollback_safe", "migration_errors")
+RUN_METRICS = ("lock_wait_max_ms", "lock_wait_total_ms", "downtime_s", "rollback_safe", "migration_errors", "outage_s")
 TRANSACTION_MODES = ("as_written", "statement", "file")
 CONTENTION_KINDS = ("idle_in_transaction", "long_transaction", "long_query")
 # The timeline of a plan without [[timeline]]: (phase, actions, [phases] key of its soak, default soak).
@@ -37,9 +37,13 @@ class RunnerOptions:
     lock_retries: int = 0
     retry_backoff_ms: int = 200
     transaction: str = "as_written"
+    step_deadline_s: float = 600.0  # the harness cancels a statement still running after this (DEFAULT_STEP_DEADLINE_S)
 
 
-RUNNER_OPTION_KEYS = ("lock_timeout_ms", "statement_timeout_ms", "lock_retries", "retry_backoff_ms", "transaction")
+RUNNER_OPTION_KEYS = ("lock_timeout_ms", "statement_timeout_ms", "lock_retries", "retry_backoff_ms", "transaction",
+                      "step_deadline_s")
+DEFAULT_STEP_DEADLINE_S = 600.0  # a migration statement or command still running after this is cancelled
+DEFAULT_SEED_DEADLINE_S = 3600.0  # a seed command still running after this is killed (environment failure)
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ class CommandMigrations:
     up: list[str]
     down: list[str]
     cwd: Path
+    deadline_s: float = DEFAULT_STEP_DEADLINE_S  # each command is killed after this (and its backends cancelled)
 
 
 Migrations = SqlMigrations | CommandMigrations | None
@@ -95,6 +100,15 @@ class Contention:
     table: str
     phase: str
     seconds: float
+
+
+@dataclass(frozen=True)
+class Targets:
+    """[targets]: hosts outside the harness's own environment that the plan may point the service or a command
+    at (a staging database, say). Honoured only with the run's confirmation (`--allow-targets`)."""
+
+    allow: tuple[str, ...] = ()
+    confirmed: bool = False
 
 
 @dataclass(frozen=True)
@@ -143,6 +157,9 @@ class Plan:
     runner: RunnerOptions = field(default_factory=RunnerOptions)
     contention: list[Contention] = field(default_factory=list)
     overrides: dict[str, Any] = field(default_factory=dict)  # the --set values this plan was loaded with
+    seed_deadline_s: float = DEFAULT_SEED_DEADLINE_S
+    targets: Targets = field(default_factory=Targets)
+    health_interval_ms: float = 500.0  # [observe] the service's health check is probed this often
 
     @property
     def dir(self) -> Path:

@@ -12,7 +12,7 @@ import typing
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any, Literal
 
-from harness.records.run import ActionRecord, ContentionRecord, Lock, RollbackResult, Stop
+from harness.records.run import ActionRecord, ContentionRecord, Fault, Lock, RollbackResult, Stop
 
 CONTRACT_VERSION = 1
 Verdict = Literal["pass", "fail"]
@@ -207,6 +207,26 @@ class TimelineEntry:
 
 
 @dataclass
+class Outage:
+    """A stretch of time the service did not answer: failed health probes, or refused requests."""
+
+    started: float
+    ended: float
+    seconds: float
+    phase: str | None  # where it began
+    source: str  # health (failed probes), requests (refused requests), or both
+
+
+@dataclass
+class Failure:
+    """One reason the verdict is fail: a failed migration, a phase without traffic, a fault, a stop, a gate."""
+
+    kind: str  # migration_failed, expected_failure_missing, no_traffic, gate, stopped, or a fault's kind
+    message: str
+    phase: str | None = None
+
+
+@dataclass
 class Summary:
     scenario: str
     from_version: str
@@ -241,6 +261,11 @@ class Summary:
     upgrades: list[UpgradeFigures] = field(default_factory=list)
     stopped: Stop | None = None
     reached_phase: str | None = None  # the last phase that started
+    failures: list[Failure] = field(default_factory=list)  # every reason the verdict is fail (empty: pass)
+    faults: list[Fault] = field(default_factory=list)
+    outage_s: float = 0.0  # seconds the service did not answer (health probes, refused requests)
+    outages: list[Outage] = field(default_factory=list)
+    reached_stage: str | None = None  # the last stage of the run that started (setup steps, timeline, teardown)
 
 
 def to_json(summary: Summary) -> dict[str, Any]:

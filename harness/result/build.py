@@ -10,7 +10,7 @@ from typing import Any
 from harness.core.streams import read_json_lines
 from harness.inject.contention import STREAM as CONTENTION_STREAM
 from harness.plan import Plan
-from harness.records.run import ActionRecord, ContentionRecord, RollbackResult, Stop
+from harness.records.run import ActionRecord, ContentionRecord, Fault, RollbackResult, Stop
 from harness.records.summary import LoadSettings, Summary, SwapFigures, TimelineEntry
 from harness.result import analysis
 from harness.result.frames import Frames, load_frames
@@ -35,6 +35,9 @@ class RunFacts:
     stop: Stop | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
     plan: str | None = None
+    faults: list[Fault] = field(default_factory=list)
+    stage: str | None = None  # the last stage that started
+    last_at: float | None = None  # the last fact's time
 
 
 def read_facts(run: RunDir) -> RunFacts:
@@ -42,6 +45,7 @@ def read_facts(run: RunDir) -> RunFacts:
     for row in read_json_lines(run.stream(RUN_LOG)):
         event = row.pop("event", None)
         at = row.pop("at", None)
+        facts.last_at = at if isinstance(at, int | float) else facts.last_at
         if event == "run":
             facts.started, facts.overrides, facts.plan = at or 0.0, row.get("overrides") or {}, row.get("plan")
         elif event == "environment":
@@ -54,6 +58,10 @@ def read_facts(run: RunDir) -> RunFacts:
                                            stopped_at=row["stopped_at"], healthy_at=row["healthy_at"]))
         elif event == "action":
             facts.actions.append(ActionRecord(**row))
+        elif event == "fault":
+            facts.faults.append(Fault(**{k: v for k, v in row.items() if k in Fault.__dataclass_fields__}))
+        elif event == "stage":
+            facts.stage = row.get("name")
         elif event == "observer_error":
             facts.observer_errors.append(f"{row['source']}: {row['message']}")
         elif event == "invalid_indexes":
@@ -62,6 +70,10 @@ def read_facts(run: RunDir) -> RunFacts:
             facts.stop = Stop(row["kind"], row["message"])
         elif event == "ended":
             facts.ended = at
+    if facts.ended is None and facts.stop is None and facts.started:
+        # No end was recorded: the harness was killed (SIGKILL, OOM, power) before it could say so.
+        facts.stop = Stop("killed", "the harness died before the run ended (no end was recorded); this report "
+                          "is built from what its streams hold")
     return facts
 
 
@@ -69,7 +81,8 @@ def build_summary(plan: Plan, run: RunDir) -> tuple[Summary, Frames]:
     """Every figure of the run from its streams; gates and verdict are left for verify.verdict.judge."""
     facts = read_facts(run)
     frames = load_frames(run)
-    ended = facts.ended or time.time()
+    ended = facts.ended or facts.last_at or time.time()
+    outages = analysis.outages(frames, plan.health_interval_ms / 1000)
     phases = analysis.phase_table(frames)
     statements = analysis.statement_table(frames)
     rollbacks = [RollbackResult.from_row(row) for row in read_json_lines(run.stream(ROLLBACK_STREAM))]
@@ -82,7 +95,7 @@ def build_summary(plan: Plan, run: RunDir) -> tuple[Summary, Frames]:
         environment=facts.environment, verdict="fail", exit_code=1,
         started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(facts.started or ended)),
         duration_s=ended - (facts.started or ended),
-        incomplete=None if facts.stop is None else facts.stop.kind if facts.stop.kind == "interrupted"
+        incomplete=None if facts.stop is None else facts.stop.kind if facts.stop.kind in ("interrupted", "killed")
         else facts.stop.message,
         phases=phases,
         endpoints=analysis.endpoint_table(frames),
@@ -108,5 +121,9 @@ def build_summary(plan: Plan, run: RunDir) -> tuple[Summary, Frames]:
         upgrades=analysis.upgrade_table(statements, phases),
         stopped=facts.stop,
         reached_phase=phases[-1].name if phases else None,
+        faults=facts.faults,
+        outage_s=sum(o.seconds for o in outages),
+        outages=outages,
+        reached_stage=facts.stage,
     )
     return summary, frames

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from harness.core.database import Database
 from harness.environments.base import Environment
@@ -30,6 +31,7 @@ class Rehearsal:
     serving: Release  # the release the service runs now
     phase: Phase | None = None  # the phase running now
     upgrade_failed: bool = False  # the last migrate failed (and was not reverted since)
+    wait: Callable[[float], None] = field(default=time.sleep)  # sleeps; raises when a fatal fault ends the run
 
     @property
     def old(self) -> Release:

@@ -71,6 +71,15 @@ def snapshot_table(conn: psycopg.Connection, table: str, columns: list[str] | No
     return TableSnapshot(table, keys, cols, frame.set_index("key")["h"])
 
 
+def check_tables(database: Database, tables: list[str]) -> None:
+    """Raise TableProblem for the first table that cannot be checked (missing, no primary key)."""
+    if not tables:
+        return
+    with psycopg.connect(database.dsn(), autocommit=True, connect_timeout=10) as conn:
+        for table in tables:
+            table_columns(conn, table)
+
+
 def snapshot_tables(database: Database, tables: list[str],
                     columns: dict[str, list[str]] | None = None) -> dict[str, TableSnapshot]:
     """Snapshots of each table, over the given columns per table (or all of them)."""
