@@ -265,7 +265,7 @@ class Summary:
     faults: list[Fault] = field(default_factory=list)
     outage_s: float = 0.0  # seconds the service did not answer (health probes, refused requests)
     outages: list[Outage] = field(default_factory=list)
-    reached_stage: str | None = None  # the last stage of the run that started (setup steps, timeline, teardown)
+    reached_stage: str | None = None  # the last stage of the run that started (setup steps, then the timeline)
 
 
 def to_json(summary: Summary) -> dict[str, Any]:

@@ -82,7 +82,7 @@ def rehearse(plan: Plan, phases: list[PlannedPhase], kind: str, out: Path | None
                 outcome.stop = _stop(exc, run, secrets)
             finally:
                 with held_signals() as caught:
-                    _stage(log, "teardown")
+                    log.write("teardown")
                     try:
                         stack.close()
                     except BaseException as exc:  # noqa: BLE001 - a teardown failure must not hide what came before
