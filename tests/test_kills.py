@@ -75,8 +75,11 @@ class Run:
         return runs[0]
 
 
-def start(tmp: Path, sig: signal.Signals, *args: str, plan: Path = KILL_POINTS, env: dict | None = None) -> Run:
-    out, stdout, stderr = tmp / f"out-{sig.name}", tmp / f"{sig.name}.out", tmp / f"{sig.name}.err"
+def start(tmp: Path, sig: signal.Signals, *args: str, plan: Path = KILL_POINTS, env: dict | None = None,
+          out: Path | None = None) -> Run:
+    tmp.mkdir(parents=True, exist_ok=True)
+    stdout, stderr = tmp / f"{sig.name}.out", tmp / f"{sig.name}.err"
+    out = out or tmp / f"out-{sig.name}"
     proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", str(plan), "--out", str(out), *args],
                             cwd=REPO, stdout=stdout.open("w"), stderr=stderr.open("w"), env=env)
     return Run(sig, out, proc, stdout, stderr)

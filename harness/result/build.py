@@ -59,7 +59,8 @@ def read_facts(run: RunDir) -> RunFacts:
         elif event == "action":
             facts.actions.append(ActionRecord(**row))
         elif event == "fault":
-            facts.faults.append(Fault(**{k: v for k, v in row.items() if k in Fault.__dataclass_fields__}))
+            known = {k: v for k, v in row.items() if k in Fault.__dataclass_fields__}
+            facts.faults.append(Fault(**(known | {"at": at or 0.0})))  # the fault's own time is the row's
         elif event == "stage":
             facts.stage = row.get("name")
         elif event == "observer_error":

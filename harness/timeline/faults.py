@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from harness.rundir import RunLog
 
 DATABASE_DOWN_AFTER_S = 3.0  # unreachable this long: the database is down, the run cannot go on
 INTERVAL_S = 0.5
+DISK_LOW_BYTES = 1024 * 1024  # less free space than this on the run directory's disk: it is full
 
 
 class FaultWatcher(Poller):
@@ -43,9 +45,10 @@ class FaultWatcher(Poller):
     name = "fault-watcher"
 
     def __init__(self, env: Environment, database: Database, load: Load | None, log: RunLog,
-                 say: Callable[[str], None], interval_s: float = INTERVAL_S) -> None:
+                 say: Callable[[str], None], run_dir: Path | None = None, interval_s: float = INTERVAL_S) -> None:
         super().__init__(interval_s, lambda message: None)
         self.env, self.database, self.load, self.log, self.say = env, database, load, log, say
+        self.run_dir = run_dir
         self.faults: list[Fault] = []
         self.unwritten: list[Fault] = []
         self.fatal: Fault | None = None
@@ -110,6 +113,18 @@ class FaultWatcher(Poller):
                 self._service_reported = True
                 self.fault("service_died", f"the service {failure}")
         self._poll_database()
+        self._poll_disk()
+
+    def _poll_disk(self) -> None:
+        """Streams on a full disk fail a page at a time: free space tells at once."""
+        if self.run_dir is None:
+            return
+        with contextlib.suppress(OSError):
+            stats = os.statvfs(self.run_dir)
+            free = stats.f_bavail * stats.f_frsize
+            if free < DISK_LOW_BYTES:
+                self.fault("disk_full", f"the run directory's disk is full ({free // 1024} KiB left on "
+                           f"{self.run_dir}): the run stops; its streams so far are kept", fatal=True)
 
     def disconnect(self) -> None:
         if self._conn is not None:

@@ -174,7 +174,7 @@ def _run(plan: Plan, phases: list[PlannedPhase], kind: str, run: RunDir, log: Ru
     _stage(log, "load")
     load = Load(plan, run.stream("requests.csv"), run.log("locust.log"), run.run_id)
     stack.callback(load.stop)
-    watcher = FaultWatcher(env, database, load, log, say)
+    watcher = FaultWatcher(env, database, load, log, say, run.path)
     fault_watchers.append(watcher)
     watcher.watch(events)
     stack.callback(watcher.close)  # closed first: stopping the load and the service on purpose is no fault
