@@ -120,7 +120,8 @@ def _run(args: argparse.Namespace) -> int:
     print(f"rehearsal: {plan.scenario} {plan.from_version} -> {plan.to_version}", flush=True)
     outcome = rehearse(plan, phases, plan.environment, args.out, say=lambda line: print(line, flush=True))
     summary = None
-    if outcome.environment:  # an environment came up: there are streams to report on
+    stopped_by_input = outcome.stop is not None and outcome.stop.kind == "input"
+    if outcome.environment and not stopped_by_input:  # an environment came up: there are streams to report on
         print("writing the report", flush=True)
         with held_signals() as caught:  # a report cut short is worse than one that takes a second more
             try:

@@ -5,6 +5,7 @@ Every problem is one PlanError naming the file, the key and what is wrong; unkno
 
 from __future__ import annotations
 
+import ast
 import re
 import tomllib
 from dataclasses import replace
@@ -157,6 +158,7 @@ def _build(path: Path, raw: dict[str, Any], overrides: dict[str, Any], targets_c
 
     load = root.table("load")
     locustfile = _existing(load, "locustfile", load.string("locustfile"), base, is_dir=False)
+    _check_locustfile(load, locustfile)
     users = load.integer("users", 20, maximum=100_000)
     spawn_rate = load.number("spawn_rate", 10.0)
     load_env = load.str_map("env")
@@ -198,6 +200,22 @@ def _existing(table: Table, name: str, relative: str, base: Path, is_dir: bool) 
     if not (candidate.is_dir() if is_dir else candidate.is_file()):
         raise table.error(name, f"{'directory' if is_dir else 'file'} {relative!r} does not exist")
     return candidate
+
+
+def _check_locustfile(table: Table, path: Path) -> None:
+    """A locustfile Locust could not import is bad input now, not an environment failure after the database
+    started: it must be UTF-8 Python that parses and defines at least one class (its User)."""
+    try:
+        tree = ast.parse(path.read_bytes().decode("utf-8"), str(path))
+    except UnicodeDecodeError as exc:
+        raise table.error("locustfile", f"{path.name} is not UTF-8 text (byte {exc.start})") from None
+    except SyntaxError as exc:
+        raise table.error("locustfile", f"{path.name} is not valid Python: {exc.msg} (line {exc.lineno})") from None
+    except (ValueError, RecursionError, MemoryError, OSError) as exc:
+        raise table.error("locustfile", f"{path.name} cannot be read as Python: {type(exc).__name__}") from None
+    if not any(isinstance(node, ast.ClassDef | ast.ImportFrom) for node in tree.body):
+        raise table.error("locustfile", f"{path.name} defines no User class (a class, or one imported, "
+                          "that Locust can run)")
 
 
 def _runner_options(table: Table, defaults: RunnerOptions) -> RunnerOptions:

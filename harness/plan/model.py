@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,17 @@ DEFAULT_PHASES: tuple[tuple[str, tuple[str, ...], float], ...] = (
 )
 PHASE_NAMES = tuple(name for name, _, _ in DEFAULT_PHASES)
 RESERVED_PHASES = ("setup", "warmup", "teardown")  # what the frames call the time outside the timeline
+
+
+def plan_source(path: Path | str, key: str, overridden: set[str]) -> str:
+    """The file a key comes from: the plan, or the plan's --set of the key (or of a table holding it)."""
+    candidate = key
+    while candidate:
+        if candidate in overridden:
+            return f"{path} (--set {candidate})"
+        candidate = re.sub(r"(\[\d+\]|\.[^.\[]*|\.\"[^\"]*\")$", "", candidate) if re.search(
+            r"(\[\d+\]|\.[^.\[]*)$", candidate) else ""
+    return str(path)
 
 
 @dataclass(frozen=True)
@@ -164,6 +176,10 @@ class Plan:
     @property
     def dir(self) -> Path:
         return self.path.parent
+
+    def error(self, key: str, problem: str) -> PlanError:
+        """A PlanError about `key`, saying so when the value came from --set."""
+        return PlanError(plan_source(self.path, key, set(self.overrides)), key, problem)
 
     @property
     def phase_names(self) -> list[str]:

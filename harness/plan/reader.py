@@ -34,9 +34,10 @@ class Table:
         return f"{self.key}.{name}" if self.key and name else self.key or name
 
     def error(self, name: str, problem: str) -> PlanError:
+        from harness.plan.model import plan_source
+
         key = self.where(name)
-        source = f"{self.path} (--set {key})" if key in self.overridden else self.path
-        return PlanError(source, key, problem)
+        return PlanError(plan_source(self.path, key, self.overridden), key, problem)
 
     def has(self, name: str) -> bool:
         return name in self.raw

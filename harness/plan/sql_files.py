@@ -13,7 +13,11 @@ from harness.plan.model import Plan, SqlMigrations
 def sql_statements(path: Path, key: str = "") -> list[str]:
     """The statements of one file, split by PostgreSQL's own parser; SqlInputError names the file and the problem."""
     try:
-        return list(pglast.split(path.read_text(encoding="utf-8"), with_parser=True))
+        text = path.read_text(encoding="utf-8")
+        if "\0" in text:
+            raise SqlInputError(path, key, f"contains a NUL byte (character {text.index(chr(0))}): PostgreSQL "
+                                "cannot run it")
+        return list(pglast.split(text, with_parser=True))
     except UnicodeDecodeError as exc:
         raise SqlInputError(path, key, f"not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:

@@ -16,7 +16,6 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from harness.core.errors import PlanError
 from harness.core.net import is_loopback_host, url_host, url_port
 from harness.plan.model import CommandMigrations, Plan
 
@@ -49,10 +48,10 @@ def check_targets(plan: Plan) -> None:
             continue
         where = f"{target.host}:{target.port}" if target.port else target.host
         if allowed:
-            raise PlanError(plan.path, target.key, f"points at {where}, listed in [targets] allow: confirm it with "
-                            f"{ALLOW_FLAG} (the harness did not start it)")
-        raise PlanError(plan.path, target.key, f"points at {where}, {target.what} the harness did not start: "
-                        f"remove it, or list the host in [targets] allow and pass {ALLOW_FLAG}")
+            raise plan.error(target.key, f"points at {where}, listed in [targets] allow: confirm it with "
+                             f"{ALLOW_FLAG} (the harness did not start it)")
+        raise plan.error(target.key, f"points at {where}, {target.what} the harness did not start: "
+                         f"remove it, or list the host in [targets] allow and pass {ALLOW_FLAG}")
 
 
 def find_targets(plan: Plan) -> Iterator[Target]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from harness.cleanup import remove_dead_runs
 from harness.core import ownership, redaction
-from harness.core.errors import EnvironmentFailure, InputError, MigrationError, PlanError
+from harness.core.errors import EnvironmentFailure, InputError, MigrationError
 from harness.core.signals import held_signals
 from harness.core.streams import JsonLines
 from harness.core.text import one_line, redact
@@ -151,7 +151,7 @@ def _run(plan: Plan, phases: list[PlannedPhase], kind: str, run: RunDir, log: Ru
     try:  # bad input found before the load starts, not after the baseline
         check_tables(database, plan.rollback_tables)
     except TableProblem as problem:
-        raise PlanError(plan.path, "rollback.tables", f"{problem} in the {plan.from_version} schema") from None
+        raise plan.error("rollback.tables", f"{problem} in the {plan.from_version} schema") from None
     _stage(log, "seed")
     seeded = seed(plan, database, run.log("seed.log"), run.run_id)
     log.write("timing", name="seed_s", seconds=seeded)
