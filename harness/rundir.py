@@ -32,7 +32,8 @@ class RunDir:
     def create(cls, plan: Plan, out: Path | None) -> RunDir:
         """A fresh directory under `out` named after scenario, versions, UTC time and a random suffix."""
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        name = _UNSAFE.sub("_", f"{plan.scenario}-{plan.from_version}-to-{plan.to_version}").strip("._") or "run"
+        name = _UNSAFE.sub("_", f"{plan.scenario}-{plan.from_version}-to-{plan.to_version}")
+        name = re.sub(r"\.{2,}", ".", name).strip("._") or "run"  # a plain name: never a path, never ".."
         base = (out if out is not None else Path.cwd() / "reports").resolve()
         base.mkdir(parents=True, exist_ok=True)
         while True:
