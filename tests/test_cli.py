@@ -22,7 +22,8 @@ def _cli(*argv: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize(("argv", "expected"), [
     (["run", "scenarios/shop", "--set", "load.userz=5"], "load.userz: unknown key (did you mean 'users'?)"),
-    (["run", "scenarios/shop", "--set", "phases.baseline=3"], "phases.baseline: unknown key (did you mean 'baseline_s'?)"),
+    (["run", "scenarios/shop", "--set", "phases.baseline=3"],
+     "phases.baseline: unknown key (did you mean 'baseline_s'?)"),
     (["run", "scenarios/shop", "--set", "load.users=nan"], "load.users: must be an integer"),
     (["run", "scenarios/shop", "--set", "phases.baseline_s=inf"], "phases.baseline_s: must be a finite number"),
     (["check", "tests/scenarios/shop_reupgrade", "--set", 'timeline=[{phase="a", actions=["swapp"]}]',

@@ -23,6 +23,7 @@ import pytest
 
 from harness.core.errors import EnvironmentFailure
 from harness.plan import PHASE_NAMES, Release, load_plan
+from harness.records.summary import contract_problems
 
 from .conftest import REPO
 from .leftovers import postgres_temp_dirs, processes_of, wait_for_phase
@@ -34,10 +35,6 @@ POSTGRES_IMAGE = "rehearse/postgres:15-bookworm"
 PYTHON_IMAGE = "rehearse/python:3.11-bookworm"
 PRIVATE_ENGINE = Path("/run/rehearse-docker.sock")  # .ci/dockerd.sh
 DOCKER_ARGS = ["--env", "docker", "--network", "host", "--postgres-image", POSTGRES_IMAGE]
-# The summary contract (docs/summary-json.md): the keys CI, compare and tests read, whatever the environment.
-SUMMARY_KEYS = {"scenario", "from_version", "to_version", "environment", "verdict", "exit_code", "started",
-                "duration_s", "phases", "endpoints", "statements", "lock_waits", "downtime_s", "rollback", "gates",
-                "artifacts"}
 PHASE_KEYS = {"name", "started", "ended", "requests", "errors", "rps", "p50_ms", "p95_ms", "p99_ms", "max_ms"}
 
 
@@ -51,7 +48,7 @@ def _unavailable(reason: str) -> None:
 def docker_host() -> Iterator[str]:
     """DOCKER_HOST of an engine that answers and has the offline images (the shop images brought up to date)."""
     import docker
-    from harness.environments.select import docker_engine_error
+    from harness.environments.docker_engine import docker_engine_error
 
     host = os.environ.get("DOCKER_HOST") or (f"unix://{PRIVATE_ENGINE}" if PRIVATE_ENGINE.exists() else None)
     with pytest.MonkeyPatch.context() as patch:
@@ -125,7 +122,7 @@ def test_full_rehearsal_in_containers_has_the_local_summary_shape(docker_run) ->
     assert "Traceback" not in result.stderr
     assert "environment: docker" in result.stdout
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert set(summary) >= SUMMARY_KEYS
+    assert contract_problems(summary) == [], "the same contract as a local run (harness/records/summary.py)"
     assert summary["environment"] == "docker"
     assert [p["name"] for p in summary["phases"]] == list(PHASE_NAMES)
     for phase in summary["phases"]:
@@ -234,6 +231,7 @@ def test_service_that_exits_is_reported_with_its_log(docker_host: str, tmp_path:
 def test_port_taken_by_another_server_is_detected_and_another_is_chosen(
         docker_host: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import harness.environments.docker as docker_env
+    import harness.environments.docker_database as docker_database
 
     other = socket.socket()  # "another server" that owns the first port offered (host networking)
     other.bind(("127.0.0.1", 0))
@@ -244,7 +242,7 @@ def test_port_taken_by_another_server_is_detected_and_another_is_chosen(
     run_id = f"test-{uuid.uuid4().hex[:8]}"
     env = docker_env.DockerEnvironment(plan, tmp_path, run_id)
     offered = iter([taken])
-    monkeypatch.setattr(docker_env, "free_loopback_port", lambda: next(offered, None) or free_port())
+    monkeypatch.setattr(docker_database, "free_loopback_port", lambda: next(offered, None) or free_port())
     try:
         database = env.start_database()
         assert database.port != taken

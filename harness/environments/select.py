@@ -6,7 +6,6 @@ from pathlib import Path
 
 from harness.core import ownership
 from harness.environments.base import Environment
-from harness.environments.docker_engine import docker_engine_error
 from harness.environments.local import LocalEnvironment
 from harness.plan import Plan
 
@@ -14,6 +13,8 @@ from harness.plan import Plan
 def open_environment(plan: Plan, kind: str, run_dir: Path, run_id: str) -> tuple[Environment, str]:
     """The environment for `kind` and a sentence saying which was picked and why."""
     if kind == "auto":
+        from harness.environments.docker_engine import docker_engine_error  # docker-py loads only when asked
+
         error = docker_engine_error()
         if error is None:
             from harness.environments.docker import unsupported

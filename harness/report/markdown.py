@@ -33,13 +33,14 @@ def render_markdown(s: Summary) -> str:
     out += ["", "## Phases", "", _table(
         ["phase", "versions", "seconds", "requests", "RPS", "errors", "error rate", "p50 ms", "p95 ms", "p99 ms",
          "max ms"],
-        [[p.name, f"{p.from_version} -> {p.to_version}", _num(p.duration_s), p.requests, _num(p.rps), p.errors,
-          f"{p.error_rate:.2%}", _num(p.p50_ms), _num(p.p95_ms), _num(p.p99_ms), _num(p.max_ms)] for p in s.phases])]
-    acted = [a for a in s.actions if a.status != "ok" or a.message]
+        [[p.name, f"{p.from_version} -> {p.to_version}", _num(p.duration_s), p.requests,
+          _num(p.rps) if p.requests else "-", p.errors,
+          f"{p.error_rate:.2%}" if p.requests else "-", _num(p.p50_ms), _num(p.p95_ms), _num(p.p99_ms),
+          _num(p.max_ms)] for p in s.phases])]
     if s.actions:
         out += ["", "Timeline: " + "; ".join(
             f"{a.phase}: {a.name}" + ("" if a.status == "ok" else f" **{a.status}**")
-            + (f" ({a.message})" if a.message and a.status != "failed" else "") for a in acted or s.actions) + "."]
+            + (f" ({a.message})" if a.message else "") for a in s.actions) + "."]
     for c in s.contention:
         out += ["", f"Contention injected: {c.kind.replace('_', ' ')} on `{c.table}` from the start of "
                 f"{c.phase} for {c.seconds:g} s" + (f" (failed: {c.error})" if c.error else "") + "."]
@@ -73,8 +74,8 @@ def render_markdown(s: Summary) -> str:
                   ", ".join(t.rewrites or []), t.blocked_backends, _num(t.max_wait_ms), t.blocked_requests,
                   t.failed_requests] for t in visible])]
     if hidden:
-        out += ["", f"{hidden} statements of the migration tools' own (version checks, SHOW, savepoints) took "
-                "under 1 ms each and held nobody up; summary.json lists them."]
+        out += ["", f"{_count(hidden, 'statement')} of the migration tools' own (version checks, SHOW, savepoints) "
+                "took under 1 ms each and held nobody up; summary.json lists them."]
     if s.invalid_indexes:
         out += ["", f"Invalid indexes left behind by a failed build: {', '.join(s.invalid_indexes)}"]
     if s.lint_check:
@@ -90,20 +91,23 @@ def render_markdown(s: Summary) -> str:
             [e.phase, e.name, e.sqlstate, e.meaning, e.errors, e.status or "no response"] for e in s.errors])]
     waits = s.lock_waits
     out += ["", "## Lock waits", "",
-            f"{waits.count} waits, longest {waits.max_ms:.0f} ms, {waits.total_ms:.0f} ms in total.", ""]
+            f"{_count(waits.count, 'wait')}, longest {_num(waits.max_ms)} ms, {_num(waits.total_ms)} ms in total."]
     if waits.longest_chain:
-        out += ["Longest chain (root first):", "", _table(
-            ["pid", "role", "application", "lock", "waited ms", "query"],
-            [[c.pid, c.role, c.application or "", f"{c.mode or ''} {c.relation or ''}".strip(), _num(c.waiting_ms),
-              _sql(c.query or "")] for c in waits.longest_chain])]
+        out += ["", "Longest chain (root first):", "", _table(
+            ["pid", "role", "application", "state", "lock", "waited ms", "query"],
+            [[c.pid, c.role, c.application or "", c.state or "", f"{c.mode or ''} {c.relation or ''}".strip(),
+              _num(c.waiting_ms), _sql(c.query or "")] for c in waits.longest_chain])]
     rollback = s.rollback
-    why_unchecked = f" (not checked: {rollback.error or 'the run did not get that far'})"
-    out += ["", "## Rollback", "", f"Rollback safe: **{'yes' if rollback.safe else 'NO'}**"
-            + ("" if rollback.checked else why_unchecked), ""]
+    if rollback.checked:
+        verdict = f"Rollback safe: **{'yes' if rollback.safe else 'NO'}**"
+    else:
+        verdict = f"Rollback safe: **not checked** ({rollback.error or 'the run did not get that far'})"
+    out += ["", "## Rollback", "", verdict]
     if rollback.schema_diff:
-        out += ["Schema differs from the baseline (- only before, + only after):", "", "```",
-                *rollback.schema_diff, "```", ""]
+        out += ["", "Schema differs from the baseline (- only before, + only after):", "", "```",
+                *rollback.schema_diff, "```"]
     if rollback.data_changes:
+        out += [""]
         out.append(_table(["table", "compared with", "rows before", "rows after", "lost", "changed",
                            "lost of those written mid-upgrade", "missing columns"], [
             [d.table, d.compared_with, d.rows_before, d.rows_after, d.lost, d.changed, d.lost_written_during_upgrade,
@@ -114,7 +118,9 @@ def render_markdown(s: Summary) -> str:
          for e in s.endpoints])]
     if s.observer_errors:
         out += ["", "Observer errors: " + "; ".join(s.observer_errors)]
-    out += ["", "Frames: " + ", ".join(f"`{v}`" for v in s.artifacts.values()), ""]
+    if s.artifacts:
+        out += ["", "Frames: " + ", ".join(f"`{v}`" for v in s.artifacts.values())]
+    out.append("")
     return "\n".join(out)
 
 
@@ -144,10 +150,16 @@ def _num(value: Any) -> str:
             return "0"
         if abs(value) >= 1000:
             return f"{value:.0f}"
+        if value.is_integer():
+            return f"{value:.0f}"
         if abs(value) >= 1:
             return f"{value:.1f}"
         return f"{value:.3g}"
     return str(value)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def _sql(sql: str) -> str:

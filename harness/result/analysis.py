@@ -88,11 +88,12 @@ def migration_lock_rows(locks: pd.DataFrame, migration_pids: set[int]) -> pd.Ser
 def waits(locks: pd.DataFrame) -> pd.DataFrame:
     """One row per distinct wait (a backend waiting for one lock), with the longest wait observed for it."""
     if locks.empty:
-        return pd.DataFrame(columns=["pid", "locktype", "relation", "mode", "waitstart", "waiting_s", "phase"])
+        return pd.DataFrame(columns=["pid", "locktype", "relation", "mode", "waitstart", "waiting_s", "phase",
+                                     "application"])
     frame = locks.assign(waitstart=(locks["sampled_at"] - locks["waiting_s"].fillna(0)).round(3),
                          relation=locks["relation"].fillna(""))
     return frame.groupby(["pid", "locktype", "relation", "mode", "waitstart"], as_index=False, dropna=False).agg(
-        waiting_s=("waiting_s", "max"), phase=("phase", "first"))
+        waiting_s=("waiting_s", "max"), phase=("phase", "first"), application=("application_name", "first"))
 
 
 def lock_wait_summary(frames: Frames) -> LockWaits:
@@ -150,7 +151,10 @@ def statement_table(frames: Frames) -> list[StatementFigures]:
     """Per migration step of the timeline's phases: duration, outcome, locks, and whom it held up.
 
     A lock wait involving the migration's backend (root blocker, direct blocker or the waiter) is blamed on the
-    step running when the wait began, with the whole wait's length. Held-up requests: requests that started
+    step running when the wait began (one step per level: SQL steps and commands, and the statements traced
+    inside a command), with the whole wait's length; the migration's own waits are its waited_ms. A wait that
+    began up to BLAME_MARGIN_S before a step's recorded start is that step's (its backend stamped it first),
+    unless the step before was still running then. Held-up requests: requests that started
     during the step and took longer than their endpoint's baseline p99 (only for steps that caused waits).
     Added p99: p99 latency of the requests started during the step minus the baseline phase's p99."""
     names = phase_names(frames)
@@ -164,11 +168,13 @@ def statement_table(frames: Frames) -> list[StatementFigures]:
     baseline_p99_ms = float(np.percentile(baseline, 99)) if len(baseline) else None
     txn_end = steps.groupby("txn")["ended"].max() if steps["txn"].notna().any() else pd.Series(dtype=float)
     rows = []
+    window_start = _blame_window_starts(steps)
     for step in steps.itertuples():
         ended = step.ended if pd.notna(step.ended) else step.started
-        begun = involved[(involved["waitstart"] >= step.started - 0.01) & (involved["waitstart"] <= ended)]
-        others = begun[begun["pid"] != step.pid] if pd.notna(step.pid) else begun
-        own = begun[begun["pid"] == step.pid] if pd.notna(step.pid) else begun.iloc[0:0]
+        begun = involved[(involved["waitstart"] > window_start[step.Index]) & (involved["waitstart"] <= ended)]
+        # a command has no backend of its own: the tool's backends are known by their application name
+        mine = begun["pid"] == step.pid if pd.notna(step.pid) else begun["application"] == MIGRATION_APPLICATION
+        others, own = begun[~mine], begun[mine]
         started_during = (requests["start"] >= step.started) & (requests["start"] <= ended)
         held_up = started_during & (requests["latency_ms"] > bar) if len(others) else started_during & False
         failed = started_during & requests["error"].notna()
@@ -199,6 +205,22 @@ def statement_table(frames: Frames) -> list[StatementFigures]:
             lock_records=taken, held_lock_records=held,
         ))
     return sorted(rows, key=lambda r: (r.seq, r.started))
+
+
+BLAME_MARGIN_S = 0.01
+
+
+def _blame_window_starts(steps: pd.DataFrame) -> dict[Any, float]:
+    """Per step (by frame index), the moment after which a wait that began is its own: its start less the
+    margin, but not before the previous step of its level ended."""
+    starts: dict[Any, float] = {}
+    for _, level in steps.groupby(steps["origin"] == "traced"):
+        previous_end = -np.inf
+        for step in level.sort_values(["started", "seq"]).itertuples():
+            ended = step.ended if pd.notna(step.ended) else step.started
+            starts[step.Index] = max(step.started - BLAME_MARGIN_S - 1e-9, previous_end)
+            previous_end = max(previous_end, ended)
+    return starts
 
 
 def error_table(frames: Frames) -> list[ErrorGroup]:
@@ -237,7 +259,7 @@ def upgrade_table(statements: list[StatementFigures], phases: list[PhaseFigures]
             phase=phase.name, direction=steps[0].direction, steps=len(steps),
             failed_steps=sum(1 for s in steps if s.error), duration_ms=sum(s.duration_ms or 0.0 for s in steps),
             max_wait_ms=max((s.max_wait_ms for s in statements if s.phase == phase.name), default=0.0),
-            blocked_requests=sum(s.blocked_requests for s in statements if s.phase == phase.name),
+            blocked_requests=sum(s.blocked_requests for s in steps),
             failed_requests=sum(s.failed_requests for s in steps),
             p99_ms=by_phase[phase.name].p99_ms, errors=by_phase[phase.name].errors))
     return rows

@@ -7,7 +7,7 @@ through when a migration fails (the timeline records it and goes on).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, Self
 
 from harness.core.errors import PlanError
 from harness.plan import ActionCall, Plan
@@ -30,6 +30,17 @@ class Action(Protocol):
     def run(self, rehearsal: Rehearsal) -> str | None:
         """Do it, within the current phase; returns a short note (or None). Raise Skip to do nothing."""
         ...
+
+
+class WithoutArguments:
+    """Base of the actions that take no argument: parse rejects any."""
+
+    name: ClassVar[str]
+
+    @classmethod
+    def parse(cls, call: ActionCall, plan: Plan) -> Self:
+        no_arguments(call, plan)
+        return cls()
 
 
 def no_arguments(call: ActionCall, plan: Plan) -> None:
