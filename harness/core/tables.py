@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -37,8 +38,7 @@ class Table:
 
     def error(self, name: str, problem: str) -> InputError:
         key = self.where(name)
-        source = f"{self.path} (--set {key})" if key in self.overridden else self.path
-        return self.error_class(source, key, problem)
+        return self.error_class(source_of(self.path, key, self.overridden), key, problem)
 
     def has(self, name: str) -> bool:
         return name in self.raw
@@ -142,3 +142,14 @@ def _kinds(kinds: tuple[type, ...]) -> str:
 def _shown(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:59] + "…"
+
+
+def source_of(path: Path | str, key: str, overridden: set[str]) -> str:
+    """The file a key comes from: the file, or its --set of the key (or of a table holding it)."""
+    candidate = key
+    while candidate:
+        if candidate in overridden:
+            return f"{path} (--set {candidate})"
+        candidate = re.sub(r"(\[\d+\]|\.[^.\[]*|\.\"[^\"]*\")$", "", candidate) if re.search(
+            r"(\[\d+\]|\.[^.\[]*)$", candidate) else ""
+    return str(path)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
+from harness.core import redaction
+
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
-_DSN_PASSWORD = re.compile(r"(postgres(?:ql)?://[^:/@\s]+:)[^@\s]+@")
 _SQL_PASSWORD = re.compile(r"(\bPASSWORD\s+E?)'(?:[^']|'')*'", re.I)
 
 
@@ -20,11 +21,9 @@ def placeholders_in(template: str) -> list[str]:
 
 
 def redact(text: str, *secrets: str) -> str:
-    """`text` with every secret replaced, and any DSN's password masked, for logs and messages."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return _DSN_PASSWORD.sub(r"\1***@", text)
+    """`text` with every secret replaced (these, the remembered ones, anything that looks like one: see
+    core.redaction), for logs and messages."""
+    return redaction.redact(text, *secrets)
 
 
 def redact_sql(sql: str) -> str:

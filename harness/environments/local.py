@@ -7,7 +7,7 @@ from pathlib import Path
 
 from harness.core.database import Database
 from harness.core.errors import EnvironmentFailure
-from harness.core.processes import RUN_ID_ENV, OwnedProcess, free_loopback_port
+from harness.core.processes import OwnedProcess, free_loopback_port, run_env
 from harness.core.text import expand
 from harness.environments.base import OTHER_START_INDEX, release_log, service_environment
 from harness.environments.local_postgres import LocalPostgres
@@ -21,7 +21,7 @@ class LocalEnvironment:
 
     def __init__(self, plan: Plan, run_dir: Path, run_id: str) -> None:
         self.plan, self.run_dir = plan, run_dir
-        self.child_env = {**os.environ, RUN_ID_ENV: run_id}
+        self.child_env = {**os.environ, **run_env(run_id)}
         self.postgres = LocalPostgres(run_dir, plan.postgres_bin, plan.database, self.child_env, run_id)
         self.port = free_loopback_port()
         self.database: Database | None = None
@@ -50,8 +50,10 @@ class LocalEnvironment:
         if self.database is None:
             raise EnvironmentFailure("the database must be started before the service")
         dsn = self.database.dsn()
-        env = self.child_env | service_environment(self.plan, release, port, "127.0.0.1", dsn)
-        values = placeholders(self.plan, release, port=str(port), dsn=dsn)
+        env = self.child_env | {"PGPASSWORD": self.database.password} | service_environment(
+            self.plan, release, port, "127.0.0.1", dsn)
+        # The command line is visible to every user (ps): its {dsn} has no password, PGPASSWORD carries it.
+        values = placeholders(self.plan, release, port=str(port), dsn=self.database.dsn_without_password())
         argv = [expand(part, values) for part in release.command]
         return OwnedProcess(name, argv, release_log(self.run_dir, release, index), cwd=release.dir, env=env)
 

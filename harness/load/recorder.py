@@ -5,6 +5,7 @@ It runs under gevent (Locust monkey-patches the process), so it must not import 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -31,7 +32,7 @@ from harness.load.contract import (  # noqa: E402
     SQLSTATE_PATTERN,
 )
 
-FLUSH_EVERY_S = 0.5
+FLUSH_EVERY_S = 0.5  # what a killed Locust can lose at most (the harness's streams lose nothing)
 
 _path = os.environ.get(REQUESTS_FILE_ENV)
 _file = open(_path, "a", newline="", encoding="utf-8") if _path else None  # noqa: SIM115 - closed at quit
@@ -43,23 +44,33 @@ _bodies_path = os.environ.get(ERROR_BODIES_FILE_ENV)
 _bodies = open(_bodies_path, "a", encoding="utf-8") if _bodies_path else None  # noqa: SIM115 - closed at quit
 _bodies_seen: dict[tuple, int] = {}
 _bodies_written = 0
+_failed: list[OSError] = []  # the disk filled up: recording stops (the harness sees it and stops the run)
 if _file is not None and _writer is not None and _file.tell() == 0:
     _writer.writerow(REQUEST_COLUMNS)
+
+
+def _disk_failed(exc: OSError) -> None:
+    if not _failed:
+        _failed.append(exc)
+        print(f"rehearse recorder: cannot write {_path}: {exc.strerror or exc}; recording stops", file=sys.stderr)
 
 
 @events.request.add_listener
 def _record(request_type, name, response_time, response_length, response=None, exception=None,
             start_time=None, **_kwargs):
-    if _writer is None:
+    if _writer is None or _failed:
         return
     status = getattr(response, "status_code", None) or 0
     error = None if exception is None else f"{type(exception).__name__}: {exception}"[:300]
     sqlstate = _sqlstate_of(response) if error and status >= 400 else ""
     served_by = _served_by(response)
-    _writer.writerow([f"{start_time:.6f}" if start_time else "", name, request_type, status,
-                      f"{response_time:.3f}", response_length or 0, error or "", sqlstate, _worker, served_by])
-    if error:
-        _sample_body(start_time, name, status, response, error, served_by)
+    try:
+        _writer.writerow([f"{start_time:.6f}" if start_time else "", name, request_type, status,
+                          f"{response_time:.3f}", response_length or 0, error or "", sqlstate, _worker, served_by])
+        if error:
+            _sample_body(start_time, name, status, response, error, served_by)
+    except OSError as exc:
+        _disk_failed(exc)
 
 
 def _served_by(response) -> str:
@@ -97,11 +108,16 @@ def _sqlstate_of(response) -> str:
 
 
 def _flush_forever(file: TextIO) -> None:
-    while True:
+    while not _failed and not file.closed:
         gevent.sleep(FLUSH_EVERY_S)
-        file.flush()
-        if _bodies is not None and not _bodies.closed:
-            _bodies.flush()
+        try:
+            file.flush()
+            if _bodies is not None and not _bodies.closed:
+                _bodies.flush()
+        except OSError as exc:
+            _disk_failed(exc)
+        except ValueError:  # closed meanwhile
+            return
 
 
 @events.init.add_listener
@@ -113,7 +129,11 @@ def _start_flusher(environment, **_kwargs):
 @events.quitting.add_listener
 def _close(environment, **_kwargs):
     if _file is not None and not _file.closed:
-        _file.flush()
-        _file.close()
+        try:
+            _file.flush()
+            _file.close()
+        except OSError as exc:
+            _disk_failed(exc)
     if _bodies is not None and not _bodies.closed:
-        _bodies.close()
+        with contextlib.suppress(OSError):
+            _bodies.close()

@@ -5,6 +5,8 @@ from harness.plan.load import PLAN_FILE, find_plan_file, load_plan, parse_overri
 from harness.plan.model import (
     CONTENTION_KINDS,
     DEFAULT_PHASES,
+    DEFAULT_SEED_DEADLINE_S,
+    DEFAULT_STEP_DEADLINE_S,
     ENVIRONMENT_KINDS,
     NETWORK_MODES,
     PHASE_METRICS,
@@ -19,13 +21,15 @@ from harness.plan.model import (
     Release,
     RunnerOptions,
     SqlMigrations,
+    Targets,
     TimelinePhase,
 )
 from harness.plan.placeholders import placeholders
 
 __all__ = [
-    "CONTENTION_KINDS", "DEFAULT_PHASES", "ENVIRONMENT_KINDS", "NETWORK_MODES", "PHASE_METRICS", "PHASE_NAMES",
+    "CONTENTION_KINDS", "DEFAULT_PHASES", "DEFAULT_SEED_DEADLINE_S", "DEFAULT_STEP_DEADLINE_S",
+    "ENVIRONMENT_KINDS", "NETWORK_MODES", "PHASE_METRICS", "PHASE_NAMES",
     "PLAN_FILE", "RUN_METRICS", "ActionCall", "CommandMigrations", "Contention", "Gate", "Migrations", "Plan",
-    "PlanError", "Release", "RunnerOptions", "SqlMigrations", "TimelinePhase", "find_plan_file", "load_plan",
-    "parse_override", "placeholders",
+    "PlanError", "Release", "RunnerOptions", "SqlMigrations", "Targets", "TimelinePhase", "find_plan_file",
+    "load_plan", "parse_override", "placeholders",
 ]

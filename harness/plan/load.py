@@ -5,6 +5,7 @@ Every problem is one PlanError naming the file, the key and what is wrong; unkno
 
 from __future__ import annotations
 
+import ast
 import re
 import tomllib
 from dataclasses import replace
@@ -17,6 +18,7 @@ from harness.package.source import PackageSource, is_package_path, open_package
 from harness.plan.model import (
     CONTENTION_KINDS,
     DEFAULT_PHASES,
+    DEFAULT_SEED_DEADLINE_S,
     ENVIRONMENT_KINDS,
     NETWORK_MODES,
     PHASE_METRICS,
@@ -35,13 +37,16 @@ from harness.plan.model import (
     RollbackSpec,
     RunnerOptions,
     SqlMigrations,
+    Targets,
     TimelinePhase,
 )
 from harness.plan.reader import MISSING, Table, did_you_mean
+from harness.plan.sql_files import check_sql_files
+from harness.plan.targets import check_targets
 
 PLAN_FILE = "rehearsal.toml"
 SECTIONS = ("scenario", "environment", "versions", "service", "releases", "seed", "load", "phases", "timeline",
-            "observe", "rollback", "gates", "upgrade", "contention")
+            "observe", "rollback", "gates", "upgrade", "contention", "targets")
 NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,62}$")
 
@@ -56,8 +61,9 @@ def find_plan_file(target: str | Path) -> Path:
     return path.resolve()
 
 
-def load_plan(target: str | Path, overrides: dict[str, Any] | None = None) -> Plan:
-    """Read, override (dotted keys) and validate a plan."""
+def load_plan(target: str | Path, overrides: dict[str, Any] | None = None, targets_confirmed: bool = False) -> Plan:
+    """Read, override (dotted keys) and validate a plan: every table, every SQL migration file of the releases it
+    uses, and the target guard (plan.targets; `targets_confirmed` is the run's --allow-targets)."""
     path = find_plan_file(target)
     try:
         raw = tomllib.loads(path.read_bytes().decode("utf-8"))
@@ -70,7 +76,10 @@ def load_plan(target: str | Path, overrides: dict[str, Any] | None = None) -> Pl
     overrides = dict(overrides or {})
     for dotted, value in overrides.items():
         _set_dotted(raw, dotted, value, path)
-    return _build(path, raw, overrides)
+    plan = _build(path, raw, overrides, targets_confirmed)
+    check_sql_files(plan)
+    check_targets(plan)
+    return plan
 
 
 def parse_override(text: str, path: Path | str = "--set") -> tuple[str, Any]:
@@ -96,7 +105,7 @@ def _set_dotted(raw: dict[str, Any], dotted: str, value: Any, path: Path) -> Non
     node[parts[-1]] = value
 
 
-def _build(path: Path, raw: dict[str, Any], overrides: dict[str, Any]) -> Plan:
+def _build(path: Path, raw: dict[str, Any], overrides: dict[str, Any], targets_confirmed: bool = False) -> Plan:
     overridden = set(overrides)
     for dotted in overrides:  # a --set of a whole table names its keys too
         parts = dotted.split(".")
@@ -156,10 +165,12 @@ def _build(path: Path, raw: dict[str, Any], overrides: dict[str, Any]) -> Plan:
     seed = root.table("seed")
     seed_command = seed.command("command", None)
     seed_rows = seed.integer("rows", 1000)
+    seed_deadline_s = seed.number("deadline_s", DEFAULT_SEED_DEADLINE_S, maximum=7 * 86_400)
     seed.done()
 
     load = root.table("load")
     locustfile = _existing(load, "locustfile", load.string("locustfile"), base, is_dir=False)
+    _check_locustfile(load, locustfile)
     users = load.integer("users", 20, maximum=100_000)
     spawn_rate = load.number("spawn_rate", 10.0)
     load_env = load.str_map("env")
@@ -169,10 +180,15 @@ def _build(path: Path, raw: dict[str, Any], overrides: dict[str, Any]) -> Plan:
 
     observe = root.table("observe")
     lock_sample_interval_ms = observe.number("lock_sample_interval_ms", 50.0, minimum=1, maximum=60_000)
+    health_interval_ms = observe.number("health_interval_ms", 500.0, minimum=50, maximum=60_000)
     observe.done()
 
     rollback_spec = _rollback(root.table("rollback"), base)
     rollback_tables = list(rollback_spec.tables)
+
+    targets_table = root.table("targets")
+    targets = Targets(tuple(targets_table.strings("allow", [])), targets_confirmed)
+    targets_table.done()
 
     phase_names = [phase.name for phase in timeline]
     plan = Plan(
@@ -183,7 +199,8 @@ def _build(path: Path, raw: dict[str, Any], overrides: dict[str, Any]) -> Plan:
         users=users, spawn_rate=spawn_rate, load_env=load_env, timeline=timeline,
         lock_sample_interval_ms=lock_sample_interval_ms, rollback_tables=rollback_tables,
         gates=_gates(root, phase_names), runner=runner, contention=_contention(root, phase_names),
-        rollback=rollback_spec, overrides=overrides,
+        rollback=rollback_spec, overrides=overrides, seed_deadline_s=seed_deadline_s, targets=targets,
+        health_interval_ms=health_interval_ms,
     )
     for release in releases.values():
         if release.package is not None and release.upgrades_from is not None and release.upgrades_from not in releases:
@@ -201,12 +218,30 @@ def _existing(table: Table, name: str, relative: str, base: Path, is_dir: bool) 
     return candidate
 
 
+def _check_locustfile(table: Table, path: Path) -> None:
+    """A locustfile Locust could not import is bad input now, not an environment failure after the database
+    started: it must be UTF-8 Python that parses and defines at least one class (its User)."""
+    try:
+        tree = ast.parse(path.read_bytes().decode("utf-8"), str(path))
+    except UnicodeDecodeError as exc:
+        raise table.error("locustfile", f"{path.name} is not UTF-8 text (byte {exc.start})") from None
+    except SyntaxError as exc:
+        raise table.error("locustfile", f"{path.name} is not valid Python: {exc.msg} (line {exc.lineno})") from None
+    except (ValueError, RecursionError, MemoryError, OSError) as exc:
+        raise table.error("locustfile", f"{path.name} cannot be read as Python: {type(exc).__name__}") from None
+    if not any(isinstance(node, ast.ClassDef | ast.ImportFrom) for node in tree.body):
+        raise table.error("locustfile", f"{path.name} defines no User class (a class, or one imported, "
+                          "that Locust can run)")
+
+
 def _runner_options(table: Table, defaults: RunnerOptions) -> RunnerOptions:
     """SQL runner options of `table` (the [upgrade] table, or a release's migrations), over `defaults`."""
     values: dict[str, Any] = {}
     for name in ("lock_timeout_ms", "statement_timeout_ms", "retry_backoff_ms"):
         if table.has(name):
             values[name] = table.integer(name)
+    if table.has("step_deadline_s"):
+        values["step_deadline_s"] = table.number("step_deadline_s", maximum=7 * 86_400)
     if table.has("lock_retries"):
         values["lock_retries"] = table.integer("lock_retries", minimum=0, maximum=1000)
     if table.has("transaction"):
@@ -297,9 +332,10 @@ def _migrations(table: Table, release_dir: Path, base: Path, runner: RunnerOptio
         raise table.error("", "needs 'sql' = DIR, or both 'up' and 'down' commands")
     up, down = table.command("up"), table.command("down")
     cwd = _existing(table, "cwd", table.string("cwd", "."), base, is_dir=True)
+    deadline_s = table.number("step_deadline_s", runner.step_deadline_s, maximum=7 * 86_400)
     table.done()
     assert up is not None and down is not None
-    return CommandMigrations(up=up, down=down, cwd=cwd)
+    return CommandMigrations(up=up, down=down, cwd=cwd, deadline_s=deadline_s)
 
 
 def _timeline(root: Table, phases: Table) -> tuple[TimelinePhase, ...]:

@@ -7,13 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from harness.core.errors import PlanError
+from harness.core.tables import source_of
 from harness.package.source import PackageSource
 
 ENVIRONMENT_KINDS = ("auto", "local", "docker")
 NETWORK_MODES = ("bridge", "host")
 PHASE_METRICS = ("p50_ms", "p95_ms", "p99_ms", "max_ms", "error_rate", "rps")
 RUN_METRICS = ("lock_wait_max_ms", "lock_wait_total_ms", "downtime_s", "rollback_safe", "migration_errors",
-               "cleanup_failures")
+               "cleanup_failures", "outage_s")
 TRANSACTION_MODES = ("as_written", "statement", "file")
 CONTENTION_KINDS = ("idle_in_transaction", "long_transaction", "long_query")
 # The timeline of a plan without [[timeline]]: (phase, actions, [phases] key of its soak, default soak).
@@ -39,9 +40,13 @@ class RunnerOptions:
     lock_retries: int = 0
     retry_backoff_ms: int = 200
     transaction: str = "as_written"
+    step_deadline_s: float = 600.0  # the harness cancels a statement still running after this (DEFAULT_STEP_DEADLINE_S)
 
 
-RUNNER_OPTION_KEYS = ("lock_timeout_ms", "statement_timeout_ms", "lock_retries", "retry_backoff_ms", "transaction")
+RUNNER_OPTION_KEYS = ("lock_timeout_ms", "statement_timeout_ms", "lock_retries", "retry_backoff_ms", "transaction",
+                      "step_deadline_s")
+DEFAULT_STEP_DEADLINE_S = 600.0  # a migration statement or command still running after this is cancelled
+DEFAULT_SEED_DEADLINE_S = 3600.0  # a seed command still running after this is killed (environment failure)
 
 
 @dataclass(frozen=True)
@@ -59,6 +64,7 @@ class CommandMigrations:
     up: list[str]
     down: list[str]
     cwd: Path
+    deadline_s: float = DEFAULT_STEP_DEADLINE_S  # each command is killed after this (and its backends cancelled)
 
 
 Migrations = SqlMigrations | CommandMigrations | None
@@ -144,6 +150,15 @@ class Contention:
 
 
 @dataclass(frozen=True)
+class Targets:
+    """[targets]: hosts outside the harness's own environment that the plan may point the service or a command
+    at (a staging database, say). Honoured only with the run's confirmation (`--allow-targets`)."""
+
+    allow: tuple[str, ...] = ()
+    confirmed: bool = False
+
+
+@dataclass(frozen=True)
 class ActionCall:
     """An action as the plan names it; timeline.actions turns it into an Action before anything starts."""
 
@@ -190,10 +205,17 @@ class Plan:
     contention: list[Contention] = field(default_factory=list)
     rollback: RollbackSpec = field(default_factory=RollbackSpec)
     overrides: dict[str, Any] = field(default_factory=dict)  # the --set values this plan was loaded with
+    seed_deadline_s: float = DEFAULT_SEED_DEADLINE_S
+    targets: Targets = field(default_factory=Targets)
+    health_interval_ms: float = 500.0  # [observe] the service's health check is probed this often
 
     @property
     def dir(self) -> Path:
         return self.path.parent
+
+    def error(self, key: str, problem: str) -> PlanError:
+        """A PlanError about `key`, saying so when the value came from --set."""
+        return PlanError(source_of(self.path, key, set(self.overrides)), key, problem)
 
     @property
     def phase_names(self) -> list[str]:

@@ -11,7 +11,7 @@ from typing import Any, Literal
 ActionStatus = Literal["ok", "failed", "skipped"]
 # Streams of the package actions (timeline.actions.quarantine / cleanup), read back by result.build
 QUARANTINE_STREAM, STUB_STREAM, CLEANUP_STREAM = "quarantine.jsonl", "stub.jsonl", "cleanup.jsonl"
-StopKind = Literal["interrupted", "environment", "input", "crash"]
+StopKind = Literal["interrupted", "environment", "input", "crash", "killed"]
 
 
 @dataclass(frozen=True, order=True)
@@ -116,6 +116,7 @@ class ActionRecord:
     ended: float | None = None
     status: ActionStatus = "ok"
     message: str | None = None
+    expect_failure: bool = False  # the plan said this migration should fail (the verdict does not count it)
 
 
 @dataclass
@@ -307,6 +308,22 @@ class ObserverError:
     source: str
     message: str
     at: float
+
+
+FAULT_KINDS = ("service_died", "load_died", "database_down", "database_restarted", "disk_full")
+
+
+@dataclass(frozen=True)
+class Fault:
+    """Something broke during the rehearsal that the upgrade did not do on purpose: the service or the load
+    generator died, the database went away or restarted, the run directory's disk filled up. `fatal`: the run
+    could not go on and stopped."""
+
+    kind: str  # one of FAULT_KINDS
+    message: str
+    at: float
+    phase: str | None = None
+    fatal: bool = False
 
 
 @dataclass(frozen=True)

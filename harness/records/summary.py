@@ -17,6 +17,7 @@ from harness.records.run import (
     CheckWindow,
     CleanupRecord,
     ContentionRecord,
+    Fault,
     FlagChange,
     Lock,
     PackageRecord,
@@ -236,6 +237,26 @@ class TimelineEntry:
 
 
 @dataclass
+class Outage:
+    """A stretch of time the service did not answer: failed health probes, or refused requests."""
+
+    started: float
+    ended: float
+    seconds: float
+    phase: str | None  # where it began
+    source: str  # health (failed probes), requests (refused requests), or both
+
+
+@dataclass
+class Failure:
+    """One reason the verdict is fail: a failed migration, a phase without traffic, a fault, a stop, a gate."""
+
+    kind: str  # migration_failed, expected_failure_missing, no_traffic, gate, stopped, or a fault's kind
+    message: str
+    phase: str | None = None
+
+
+@dataclass
 class Summary:
     scenario: str
     from_version: str
@@ -277,6 +298,11 @@ class Summary:
     quarantine: list[QuarantineRecord] = field(default_factory=list)
     stub_traffic: list[StubTraffic] = field(default_factory=list)
     cleanup: list[CleanupRecord] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)  # every reason the verdict is fail (empty: pass)
+    faults: list[Fault] = field(default_factory=list)
+    outage_s: float = 0.0  # seconds the service did not answer (health probes, refused requests)
+    outages: list[Outage] = field(default_factory=list)
+    reached_stage: str | None = None  # the last stage of the run that started (setup steps, then the timeline)
 
 
 def to_json(summary: Summary) -> dict[str, Any]:

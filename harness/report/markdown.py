@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from harness.records.summary import StatementFigures, Summary
@@ -16,6 +17,16 @@ def render_markdown(s: Summary) -> str:
     out.append(f"Environment `{s.environment}`, started {s.started}, {s.duration_s:.0f} s, "
                f"exit code {s.exit_code}." + (f" Incomplete: {s.incomplete}." if s.incomplete else "")
                + (f" Stopped in phase `{s.reached_phase}`." if s.stopped and s.reached_phase else ""))
+    if s.stopped is not None:
+        out += ["", f"**Partial report**: the run stopped early ({s.stopped.kind}: {s.stopped.message}); it reached "
+                f"stage `{s.reached_stage or '-'}`" + (f", phase `{s.reached_phase}`" if s.reached_phase else "") + "."]
+    if s.failures:
+        out += ["", "## Why it failed", "", *[f"- **{f.kind.replace('_', ' ')}**"
+                                               + (f" ({f.phase})" if f.phase else "") + f": {f.message}"
+                                               for f in s.failures]]
+    if s.faults:
+        out += ["", "## Faults", "", _table(["at", "phase", "fault", "what happened", "run stopped"], [
+            [_clock(f.at), f.phase or "-", f.kind, f.message, "yes" if f.fatal else "no"] for f in s.faults])]
     out += ["", "## Gates", "", _table(["gate", "limit", "observed", "result"], [
         [g.name, _num(g.limit), _num(g.observed), "pass" if g.passed else "**FAIL**"] for g in s.gates])
         if s.gates else "No gates in the plan."]
@@ -36,6 +47,9 @@ def render_markdown(s: Summary) -> str:
     out += _packages(s)
     out += ["", f"Downtime (service swaps, stop to healthy): **{s.downtime_s:.2f} s**"
             + "".join(f"; {w.from_version} -> {w.to_version}: {w.downtime_s:.2f} s" for w in s.swaps)]
+    out += ["", f"Outage (the service did not answer: failed health probes, refused requests): **{s.outage_s:.2f} s**"
+            + "".join(f"; {o.phase or '-'} at {_clock(o.started)}: {o.seconds:.2f} s ({o.source})"
+                      for o in s.outages[:10])]
     if len(s.upgrades) > 1:
         out += ["", "## Migration phases side by side", "", _table(
             ["phase", "direction", "steps", "failed", "ms", "longest wait ms", "held-up requests", "failed requests",
@@ -194,6 +208,10 @@ def _packages(s: Summary) -> list[str]:
             [c.release, c.phase, c.name, c.kind, f"`{c.action}`", f"`{c.check}` saw {c.observed}",
              "ok" if c.status == "ok" else f"**FAILED**: {c.message}"] for c in s.cleanup])]
     return out
+
+
+def _clock(epoch: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(epoch))
 
 
 def _trivial(statement: StatementFigures) -> bool:

@@ -17,6 +17,7 @@ from harness.records.run import (
     ActionRecord,
     CleanupRecord,
     ContentionRecord,
+    Fault,
     FlagChange,
     PackageRecord,
     QuarantineRecord,
@@ -48,6 +49,9 @@ class RunFacts:
     stop: Stop | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
     plan: str | None = None
+    faults: list[Fault] = field(default_factory=list)
+    stage: str | None = None  # the last stage that started
+    last_at: float | None = None  # the last fact's time
 
 
 def read_facts(run: RunDir) -> RunFacts:
@@ -55,6 +59,7 @@ def read_facts(run: RunDir) -> RunFacts:
     for row in read_json_lines(run.stream(RUN_LOG)):
         event = row.pop("event", None)
         at = row.pop("at", None)
+        facts.last_at = at if isinstance(at, int | float) else facts.last_at
         if event == "run":
             facts.started, facts.overrides, facts.plan = at or 0.0, row.get("overrides") or {}, row.get("plan")
         elif event == "environment":
@@ -67,6 +72,11 @@ def read_facts(run: RunDir) -> RunFacts:
                                            stopped_at=row["stopped_at"], healthy_at=row["healthy_at"]))
         elif event == "action":
             facts.actions.append(ActionRecord(**row))
+        elif event == "fault":
+            known = {k: v for k, v in row.items() if k in Fault.__dataclass_fields__}
+            facts.faults.append(Fault(**(known | {"at": at or 0.0})))  # the fault's own time is the row's
+        elif event == "stage":
+            facts.stage = row.get("name")
         elif event == "observer_error":
             facts.observer_errors.append(f"{row['source']}: {row['message']}")
         elif event == "invalid_indexes":
@@ -77,6 +87,10 @@ def read_facts(run: RunDir) -> RunFacts:
             facts.stop = Stop(row["kind"], row["message"])
         elif event == "ended":
             facts.ended = at
+    if facts.ended is None and facts.stop is None and facts.started:
+        # No end was recorded: the harness was killed (SIGKILL, OOM, power) before it could say so.
+        facts.stop = Stop("killed", "the harness died before the run ended (no end was recorded); this report "
+                          "is built from what its streams hold")
     return facts
 
 
@@ -84,7 +98,8 @@ def build_summary(plan: Plan, run: RunDir) -> tuple[Summary, Frames]:
     """Every figure of the run from its streams; gates and verdict are left for verify.verdict.judge."""
     facts = read_facts(run)
     frames = load_frames(run)
-    ended = facts.ended or time.time()
+    ended = facts.ended or facts.last_at or time.time()
+    outages = analysis.outages(frames, plan.health_interval_ms / 1000)
     phases = analysis.phase_table(frames)
     statements = analysis.statement_table(frames)
     rollback = rollback_result(plan, frames, run)
@@ -94,7 +109,7 @@ def build_summary(plan: Plan, run: RunDir) -> tuple[Summary, Frames]:
         environment=facts.environment, verdict="fail", exit_code=1,
         started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(facts.started or ended)),
         duration_s=ended - (facts.started or ended),
-        incomplete=None if facts.stop is None else facts.stop.kind if facts.stop.kind == "interrupted"
+        incomplete=None if facts.stop is None else facts.stop.kind if facts.stop.kind in ("interrupted", "killed")
         else facts.stop.message,
         phases=phases,
         endpoints=analysis.endpoint_table(frames),
@@ -124,6 +139,10 @@ def build_summary(plan: Plan, run: RunDir) -> tuple[Summary, Frames]:
         check_windows=check_windows(run),
         flags=facts.flags,
         **package_figures(run),
+        faults=facts.faults,
+        outage_s=sum(o.seconds for o in outages),
+        outages=outages,
+        reached_stage=facts.stage,
     )
     return summary, frames
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ STATEMENT_COLUMNS = ["phase", "seq", "version", "direction", "source", "sql", "s
                      "sqlstate", "error", "pid", "statement_index", "txn", "attempt", "locks", "locks_held", "rewrites",
                      "origin"]
 PHASE_COLUMNS = ["name", "started", "ended", "from_version", "to_version"]
+HEALTH_COLUMNS = ["at", "phase", "ok", "status", "latency_ms", "error"]
 BEFORE_FIRST_PHASE, AFTER_LAST_PHASE = "warmup", "teardown"
 TRACED_TXN_BASE = 1_000_000  # transaction ids of traced command statements, apart from the SQL runner's
 
@@ -34,11 +35,12 @@ class Frames:
     locks: pd.DataFrame
     statements: pd.DataFrame
     phases: pd.DataFrame
+    health: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=HEALTH_COLUMNS))
 
     def write_parquet(self, directory: Path) -> dict[str, str]:
         """Write each frame as <name>.parquet (whole or not at all); returns the artifact names."""
         artifacts = {}
-        for name in ("requests", "locks", "statements", "phases"):
+        for name in ("requests", "locks", "statements", "phases", "health"):
             file = f"{name}.parquet"
             temp = directory / f".{file}.tmp"
             getattr(self, name).to_parquet(temp, index=False)
@@ -60,7 +62,12 @@ def load_frames(run: RunDir) -> Frames:
     traced = traced_command_statements(steps, read_json_lines(run.stream("migration_backends.jsonl")),
                                        logged_statements(run.log("postgres.log"), MIGRATION_APPLICATION))
     statements = pd.DataFrame(steps + traced, columns=STATEMENT_COLUMNS)
-    return Frames(requests, _typed_locks(locks), _typed_statements(statements), phases)
+    health = pd.DataFrame(read_json_lines(run.stream("health.jsonl")), columns=[c for c in HEALTH_COLUMNS
+                                                                                 if c != "phase"])
+    health["at"] = health["at"].astype("float64")
+    health["ok"] = health["ok"].astype("bool")
+    health.insert(1, "phase", tag_phases(health["at"], phases))
+    return Frames(requests, _typed_locks(locks), _typed_statements(statements), phases, health)
 
 
 def traced_command_statements(steps: list[dict], samples: list[dict], logged: list[dict]) -> list[dict]:

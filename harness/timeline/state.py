@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from harness.core.database import Database
 from harness.environments.base import Environment
@@ -37,6 +38,7 @@ class Rehearsal:
     beside: Release | None = None  # the release running beside the service (start_other)
     run: RunDir | None = None  # for actions that own a stream of their own (quarantine, cleanup)
     stack: contextlib.ExitStack | None = None  # the run's teardown: what an action starts, it stops there
+    wait: Callable[[float], None] = field(default=time.sleep)  # sleeps; raises when a fatal fault ends the run
 
     @property
     def old(self) -> Release:

@@ -77,7 +77,7 @@ class Migrator:
                 # A tool may have applied part of its revisions before failing: its down command reverts them.
                 self.applied.append(Applied(release, None))
                 self.seq = self.command.run(migrations.up, migrations.cwd, placeholders(self.plan, release),
-                                            phase, release.version, "up", self.seq)
+                                            phase, release.version, "up", self.seq, migrations.deadline_s)
 
     def revert(self, phase: str) -> None:
         """Down-migrate everything `apply` applied, newest first (a partly applied file too). Raises
@@ -92,7 +92,7 @@ class Migrator:
                 self.undone.append(down.name)
             elif isinstance(migrations, CommandMigrations):
                 self.seq = self.command.run(migrations.down, migrations.cwd, placeholders(self.plan, item.release),
-                                            phase, item.release.version, "down", self.seq)
+                                            phase, item.release.version, "down", self.seq, migrations.deadline_s)
                 self.undone.append(" ".join(migrations.down))
             self.applied.pop()
 

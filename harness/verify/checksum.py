@@ -235,3 +235,12 @@ def compare(session: CheckSession, expected: RowSnapshot, since: RowSnapshot | N
     result.lost, result.changed, result.lost_written_since = int(row[0]), int(row[1]), int(row[2])
     result.lost_examples, result.changed_examples = list(row[3] or []), list(row[4] or [])
     return result
+
+
+def check_tables(database: Database, tables: list[str]) -> None:
+    """Raise TableProblem for the first table that cannot be checked (missing, no primary key)."""
+    if not tables:
+        return
+    with psycopg.connect(database.dsn(), autocommit=True, connect_timeout=10) as conn:
+        for table in tables:
+            table_shape(conn, table)

@@ -10,6 +10,7 @@ from typing import ClassVar
 
 from harness.core.errors import MigrationError, PlanError
 from harness.plan import ActionCall, Plan
+from harness.plan.reader import did_you_mean
 from harness.timeline.actions.base import argument
 from harness.timeline.state import Rehearsal, Skip
 
@@ -17,23 +18,28 @@ from harness.timeline.state import Rehearsal, Skip
 class Migrate:
     name: ClassVar[str] = "migrate"
 
-    def __init__(self, kill_after_s: float | None = None) -> None:
+    ARGUMENTS = ("kill_after_s", "expect_failure")
+
+    def __init__(self, kill_after_s: float | None = None, expect_failure: bool = False) -> None:
         self.kill_after_s = kill_after_s
+        self.expect_failure = expect_failure  # the plan rehearses a failing migration: its failure is no verdict
 
     @classmethod
     def parse(cls, call: ActionCall, plan: Plan) -> Migrate:
         for name in call.args:
-            if name != "kill_after_s":
+            if name not in cls.ARGUMENTS:
                 raise PlanError(plan.path, f"{call.key}.{name}",
-                                "unknown argument of 'migrate' (it takes kill_after_s)")
+                                f"unknown argument of 'migrate'{did_you_mean(name, cls.ARGUMENTS)}")
         kill_after_s = argument(call, plan, "kill_after_s", (int, float, type(None)), None)
         if kill_after_s is not None and not 0 < kill_after_s <= 3600:
             raise PlanError(plan.path, f"{call.key}.kill_after_s", f"must be between 0 and 3600, got {kill_after_s!r}")
-        return cls(None if kill_after_s is None else float(kill_after_s))
+        expect_failure = bool(argument(call, plan, "expect_failure", (bool,), False))
+        return cls(None if kill_after_s is None else float(kill_after_s), expect_failure)
 
     def describe(self, plan: Plan) -> str:
         killed = f", killed after {self.kill_after_s:g} s" if self.kill_after_s is not None else ""
-        return f"migrations of {', '.join(r.version for r in plan.upgrade_path())}{killed}"
+        expected = " (expected to fail)" if self.expect_failure else ""
+        return f"migrations of {', '.join(r.version for r in plan.upgrade_path())}{killed}{expected}"
 
     def run(self, rehearsal: Rehearsal) -> str | None:
         migrator = rehearsal.migrator

@@ -51,7 +51,10 @@ class Quarantine:
         rehearsal.stack.callback(stream.close)
         requests = JsonLines(rehearsal.run.stream(STUB_STREAM))
         rehearsal.stack.callback(requests.close)
-        stub = Stub(lambda request: requests.write(_request_row(request)))
+        def record(request: StubRequest) -> None:
+            requests.write(_request_row(request))
+
+        stub = Stub(record)
         url = stub.start()
         rehearsal.stack.callback(stub.close)
         scanned = [(release, _scan(rehearsal.plan, release)) for release in releases]  # before any is changed
