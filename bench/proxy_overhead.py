@@ -84,7 +84,7 @@ def main() -> None:
     try:
         wait_until(lambda: is_healthy(f"http://127.0.0.1:{port}/"), 20, what="the backend", alive=backend)
         proxy.start()
-        proxy.route(f"http://127.0.0.1:{port}")
+        proxy.route(f"http://127.0.0.1:{port}", "bench")
         measure(port, 200, args.clients)  # warm-up, both paths
         measure(proxy.port, 200, args.clients)
         rows: dict[str, list[tuple[float, float, float]]] = {"direct": [], "proxied": []}

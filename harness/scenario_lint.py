@@ -133,7 +133,7 @@ def _alembic_target(command: list[str], verb: str) -> str | None:
 
 def _offline(plan: Plan, release: Release, migrations: CommandMigrations, direction: str, command: list[str],
              how: str) -> Source:
-    values = placeholders(plan, release, OFFLINE_DATABASE)
+    values = placeholders(plan, release, OFFLINE_DATABASE, command=True)
     argv = [expand(word, values) for word in command]
     shown = " ".join(argv).replace(OFFLINE_DATABASE.password, "***")
     env = {**os.environ, **runtime_env(release), **OFFLINE_DATABASE.libpq_env("rehearse-lint")}

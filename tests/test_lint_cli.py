@@ -26,7 +26,7 @@ def test_the_safe_release_passes_and_its_plan_lock_timeout_counts() -> None:
     whole = _lint("scenarios/shop")
     assert whole.returncode == 1, "2.0 is in the scenario too"
     assert "2.1/migrations/0" not in whole.stdout, "2.1 runs with the plan's lock_timeout: nothing to say"
-    assert 'releases."2.1" up and down: 14 statements read from SQL files' in whole.stdout
+    assert 'releases."2.1" up and down: 18 statements read from SQL files' in whole.stdout
 
 
 def test_unparsable_sql_is_bad_input(tmp_path: Path) -> None:
@@ -56,7 +56,7 @@ def test_commands_that_print_no_sql_are_not_checked_and_not_clean(tmp_path: Path
     scenario = tmp_path / "tool"
     (scenario / "releases" / "1.0").mkdir(parents=True)
     (scenario / "releases" / "2.0").mkdir(parents=True)
-    (scenario / "locustfile.py").write_text("")
+    (scenario / "locustfile.py").write_text("from locust import HttpUser\n\n\nclass Nobody(HttpUser):\n    pass\n")
     (scenario / "rehearsal.toml").write_text(
         '[scenario]\nname = "tool"\n[versions]\nfrom = "1.0"\nto = "2.0"\n[service]\ncommand = ["true"]\n'
         '[releases."1.0"]\nmigrations = { up = ["true"], down = ["true"] }\n'

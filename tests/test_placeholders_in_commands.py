@@ -25,7 +25,7 @@ ARGS = ["{version}", "{release_dir}", "{scenario_dir}", "{rows}", "{db_host}", "
 def _plan(tmp_path: Path) -> Path:
     (tmp_path / "releases" / "1.0").mkdir(parents=True)
     (tmp_path / "releases" / "2.0").mkdir(parents=True)
-    (tmp_path / "locustfile.py").write_text("")
+    (tmp_path / "locustfile.py").write_text("from locust import HttpUser\n\n\nclass Nobody(HttpUser):\n    pass\n")
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
     (venv / "pyvenv.cfg").write_text("home = x\n")

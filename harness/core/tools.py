@@ -30,9 +30,14 @@ _CHATTER = re.compile(
 _TABLES = re.compile(r"\b(?:from|into|update|table(?: if not exists)?|join)\s+(?:\"?\w+\"?\.)?\"?(\w+)\"?", re.I)
 
 
+def tables_named(sql: str) -> set[str]:
+    """The tables `sql` names (FROM, INTO, UPDATE, TABLE, JOIN), lower case, without their schema."""
+    return {name.lower() for name in _TABLES.findall(sql)}
+
+
 def is_bookkeeping(sql: str) -> bool:
     """Whether `sql` only touches a migration tool's bookkeeping table (UPDATE alembic_version ...)."""
-    tables = {name.lower() for name in _TABLES.findall(sql)}
+    tables = tables_named(sql)
     return bool(tables) and tables <= BOOKKEEPING_TABLES
 
 

@@ -45,7 +45,8 @@ from harness.plan import Plan, Release
 
 
 class DockerEnvironment:
-    """Verbs: start_database, start_service, service_failure, stop_service, close (environments.base)."""
+    """Verbs: start_database, start_service, service_failure, stop_service, start_instance, close
+    (environments.base)."""
 
     name = "docker"
 
@@ -101,6 +102,9 @@ class DockerEnvironment:
                                      run_dir=self.run_dir, event=self.event)
         return database
 
+    def service_environ(self) -> dict[str, str] | None:
+        return None if self.service is None else self.service.environ()
+
     def start_service(self, release: Release) -> str:
         """Start the release's image with its own CMD; returns the URL (the harness waits for health)."""
         if self.service is None:
@@ -116,7 +120,8 @@ class DockerEnvironment:
             self.service.stop()
 
     def start_instance(self, release: Release) -> DockerInstance:
-        """Start `release`'s image beside the running one, published on a port of its own (blue_green)."""
+        """Start `release`'s image beside the running one, published on a port of its own (blue_green swaps,
+        mixed versions)."""
         if self.service is None:
             raise EnvironmentFailure("the database must be started before the service")
         return self.service.start_instance(release)

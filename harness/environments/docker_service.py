@@ -75,6 +75,18 @@ class DockerInstance:
             service.event(f"service {release.image} started as {container.get_wrapped_container().short_id} "
                           f"on 127.0.0.1:{self.port} in {time.monotonic() - started:.2f}s")
 
+    def environ(self) -> dict[str, str] | None:
+        """The running container's environment (its image's and ours), None when there is none."""
+        wrapped = created(self.container) if self.container is not None else None
+        if wrapped is None:
+            return None
+        try:
+            wrapped.reload()
+        except ENGINE_ERRORS:
+            return None
+        pairs = (item.split("=", 1) for item in wrapped.attrs.get("Config", {}).get("Env") or [] if "=" in item)
+        return dict(pairs)
+
     def failure(self) -> str | None:
         """Why the service is not running (exit code, OOM kill, last log lines, its log saved), else None."""
         password = self.service.database.password
@@ -124,7 +136,7 @@ class DockerInstance:
 class DockerService:
     """The service of one run. Verbs: start(release) -> URL (one release at a time, same URL), failure() -> why
     it is not running (None while it runs), stop() (saves its log, removes its container; idempotent),
-    start_instance(release) (another release beside it, on a port of its own: blue_green), close().
+    start_instance(release) (another release beside it, on a port of its own: blue_green, mixed versions), close().
 
     `database` is how containers reach PostgreSQL; `network` the run's bridge network, None for the host's."""
 
@@ -155,6 +167,9 @@ class DockerService:
 
     def failure(self) -> str | None:
         return "not started" if self.current is None else self.current.failure()
+
+    def environ(self) -> dict[str, str] | None:
+        return None if self.current is None else self.current.environ()
 
     def stop(self) -> None:
         current, self.current = self.current, None

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from harness.core.database import Database
 from harness.core.errors import EnvironmentFailure
-from harness.core.processes import RUN_ID_ENV, OwnedProcess, free_loopback_port
+from harness.core.processes import OwnedProcess, free_loopback_port, run_env
 from harness.core.text import expand
 from harness.environments.base import release_log, service_environment
 from harness.environments.local_postgres import LocalPostgres
@@ -15,7 +15,7 @@ from harness.plan import Plan, Release, placeholders, runtime_env
 
 
 class LocalInstance:
-    """One service process of one release on a port of its own. Verbs: failure(), stop()."""
+    """One service process of one release on a port of its own. Verbs: failure(), environ(), stop()."""
 
     def __init__(self, release: Release, port: int, process: OwnedProcess, stop_timeout_s: float) -> None:
         self.release, self.port, self.process, self.stop_timeout_s = release, port, process, stop_timeout_s
@@ -29,6 +29,15 @@ class LocalInstance:
         if self.process.running():
             return None
         return f"exited with code {self.process.popen.returncode}: {self.process.log_tail()}"
+
+    def environ(self) -> dict[str, str] | None:
+        """The process's environment, from /proc (None once it is gone)."""
+        try:
+            raw = Path(f"/proc/{self.process.pid}/environ").read_bytes()
+        except OSError:
+            return None
+        pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
+        return {k.decode(errors="replace"): v.decode(errors="replace") for k, v in pairs}
 
     def stop(self) -> None:
         """Stop it (SIGTERM, SIGKILL after service.stop_timeout_s); idempotent."""
@@ -44,7 +53,7 @@ class LocalEnvironment:
 
     def __init__(self, plan: Plan, run_dir: Path, run_id: str) -> None:
         self.plan, self.run_dir = plan, run_dir
-        self.child_env = {**os.environ, RUN_ID_ENV: run_id}
+        self.child_env = {**os.environ, **run_env(run_id)}
         self.postgres = LocalPostgres(run_dir, plan.postgres_bin, plan.database, self.child_env, run_id,
                                       version=plan.postgres_version, extensions=plan.extensions)
         self.server_source = f"{self.postgres.install.bin_dir}, {self.postgres.install.source}"
@@ -63,7 +72,7 @@ class LocalEnvironment:
         return self.url
 
     def start_instance(self, release: Release) -> LocalInstance:
-        """Start `release` alongside whatever runs, on a free port of its own (blue_green swaps)."""
+        """Start `release` alongside whatever runs, on a free port of its own."""
         return self._launch(release, free_loopback_port())
 
     def _launch(self, release: Release, port: int) -> LocalInstance:
@@ -71,7 +80,8 @@ class LocalEnvironment:
             raise EnvironmentFailure("the database must be started before the service")
         env = self.child_env | runtime_env(release, self.child_env) | service_environment(
             self.plan, release, port, "127.0.0.1", self.database)
-        values = placeholders(self.plan, release, self.database, port=str(port))
+        # The command line is visible to every user (ps): its {dsn} has no password, PGPASSWORD carries it.
+        values = placeholders(self.plan, release, self.database, command=True, port=str(port))
         argv = [expand(part, values) for part in release.command]
         self.starts += 1
         process = OwnedProcess(f"service {release.version}", argv, release_log(self.run_dir, release, self.starts),
@@ -86,6 +96,9 @@ class LocalEnvironment:
 
     def service_failure(self) -> str | None:
         return "not started" if self.service is None else self.service.failure()
+
+    def service_environ(self) -> dict[str, str] | None:
+        return None if self.service is None else self.service.environ()
 
     def stop_service(self) -> None:
         if self.service is not None:

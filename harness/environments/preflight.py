@@ -60,7 +60,7 @@ def preflight(plan: Plan, kind: str | None = None) -> Preflight:
     for release in [*plan.setup_path(), *plan.upgrade_path()]:
         _release(plan, release, database, kind, result)
     if plan.seed_command:
-        values = placeholders(plan, plan.releases[plan.from_version], database)
+        values = placeholders(plan, plan.releases[plan.from_version], database, command=True)
         argv = _program(plan, plan.seed_command, values, plan.dir, None, "seed.command", result)
         result.lines.append(f"seed: {_shown(argv)} (cwd {plan.dir}, {plan.seed_rows} rows)")
     result.lines.append(f"load: locust -f {plan.locustfile} ({plan.users} users, spawn rate {plan.spawn_rate:g}"
@@ -151,10 +151,13 @@ def _postgres_image(plan: Plan, name: str, attrs: dict, result: Preflight) -> No
 
 def _release(plan: Plan, release: Release, database: Database, kind: str, result: Preflight) -> None:
     key = f'releases."{release.version}"'
-    values = placeholders(plan, release, database, port=SHOWN_PORT)
+    values = placeholders(plan, release, database, command=True, port=SHOWN_PORT)
     if release.python is not None:
         result.lines.append(f"release {release.version}: python {release.python}"
                             + (f" (virtualenv {release.venv})" if release.venv else ""))
+    if release.package is not None:
+        result.lines.append(f"release {release.version}: from package {release.package.path} (unpacked into the run "
+                            "directory; its own files are checked there)")
     if kind == "local":
         argv = _program(plan, release.command, values, release.dir, release, f"{key}.command", result)
         health = release.health_path or "no health endpoint: ready once its port accepts connections"
@@ -182,13 +185,12 @@ def _program(plan: Plan, command: list[str], values: dict[str, str], cwd: Path, 
     """The command with its placeholders expanded; a problem when its program cannot be found."""
     argv = [expand(word, values) for word in command]
     for word in command:
-        if "{dsn}" in word:
-            result.notes.append(f"{key}: {{dsn}} puts the database password on a command line; the command "
-                                "also gets DATABASE_URL and PG* in its environment")
         for name in unknown_braces(word):
             result.notes.append(f"{key}: {{{name}}} is no placeholder: left as written")
     program = argv[0]
     path = (runtime_env(release).get("PATH") if release is not None else None) or os.environ.get("PATH", os.defpath)
+    if "/" in program and not Path(program).is_absolute() and release is not None and release.package is not None:
+        return argv  # a file of the package: it exists once the run unpacks it
     if "/" in program:
         found = (cwd / program) if not Path(program).is_absolute() else Path(program)
         ok = found.is_file() and os.access(found, os.X_OK)

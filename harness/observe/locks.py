@@ -71,12 +71,18 @@ def root_blockers(waiters: dict[int, list[int]]) -> dict[int, tuple[int | None, 
 
 
 def chain_rows(rows: list[dict[str, Any]], blockers: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
-    """Annotate sampled waiter rows with root blocker, depth and the root's query and application."""
+    """Annotate sampled waiter rows with root blocker, depth and the root's query and application. A root seen
+    idle (outside any transaction) by the second query let go of its locks in between: the waits behind it are
+    being granted, and are left out of the sample (but for advisory locks, which a session may hold idle)."""
     waiters = {row["pid"]: list(row["blocked_by"] or []) for row in rows}
     roots = root_blockers(waiters)
     by_pid = {row["pid"]: row for row in rows}
+    granted: set[int] = set()
     for row in rows:
         root, depth = roots[row["pid"]]
+        if root is not None and root not in blockers and root not in by_pid:
+            # The root ended between the two queries of this sample: a blocker still there is the real root.
+            root = next((b for b in row["blocked_by"] or [] if b in blockers and b not in waiters), root)
         info = (blockers.get(root) or by_pid.get(root) or {}) if root is not None else {}
         row["blocked_by"] = list(row["blocked_by"] or [])
         row["root_blocker"] = root
@@ -84,7 +90,9 @@ def chain_rows(rows: list[dict[str, Any]], blockers: dict[int, dict[str, Any]]) 
         row["root_application"] = info.get("application_name")
         row["root_query"] = info.get("query")
         row["root_state"] = info.get("state")
-    return rows
+        if info.get("state") == "idle" and row.get("locktype") != "advisory":
+            granted.add(row["pid"])
+    return [row for row in rows if row["pid"] not in granted]
 
 
 class LockSampler(Poller):

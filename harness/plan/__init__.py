@@ -6,6 +6,8 @@ from harness.plan.model import (
     CAUSE_METRICS,
     CONTENTION_KINDS,
     DEFAULT_PHASES,
+    DEFAULT_SEED_DEADLINE_S,
+    DEFAULT_STEP_DEADLINE_S,
     ENVIRONMENT_KINDS,
     ERROR_CAUSES,
     NETWORK_MODES,
@@ -23,14 +25,16 @@ from harness.plan.model import (
     Release,
     RunnerOptions,
     SqlMigrations,
+    Targets,
     TimelinePhase,
 )
 from harness.plan.placeholders import PLACEHOLDERS, placeholders, release_python, runtime_env
 
 __all__ = [
     "ActionCall", "CAUSE_METRICS", "CONTENTION_KINDS", "CommandMigrations", "Contention", "DEFAULT_PHASES",
-    "ENVIRONMENT_KINDS", "ERROR_CAUSES", "Gate", "Migrations", "NETWORK_MODES", "PHASE_METRICS", "PHASE_NAMES",
-    "PLACEHOLDERS", "PLAN_FILE", "Plan", "PlanError", "REVERT_FAILURE_POLICIES", "RUN_METRICS", "Release",
-    "RunnerOptions", "SWAP_STRATEGIES", "SqlMigrations", "TimelinePhase", "find_plan_file", "load_plan",
-    "parse_override", "placeholders", "release_python", "runtime_env",
+    "DEFAULT_SEED_DEADLINE_S", "DEFAULT_STEP_DEADLINE_S", "ENVIRONMENT_KINDS", "ERROR_CAUSES", "Gate",
+    "Migrations", "NETWORK_MODES", "PHASE_METRICS", "PHASE_NAMES", "PLACEHOLDERS", "PLAN_FILE", "Plan",
+    "PlanError", "REVERT_FAILURE_POLICIES", "RUN_METRICS", "Release", "RunnerOptions", "SWAP_STRATEGIES",
+    "SqlMigrations", "Targets", "TimelinePhase", "find_plan_file", "load_plan", "parse_override", "placeholders",
+    "release_python", "runtime_env",
 ]

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.core.errors import PlanError
+from harness.core.tables import source_of
+from harness.package.source import PackageSource
 
 ENVIRONMENT_KINDS = ("auto", "local", "docker")
 NETWORK_MODES = ("bridge", "host")
@@ -16,7 +18,8 @@ ERROR_CAUSES = ("swap", "migration", "service")
 CAUSE_METRICS = ("error_rate", "errors")
 SWAP_STRATEGIES = ("restart", "blue_green")
 REVERT_FAILURE_POLICIES = ("stay", "swap_back")
-RUN_METRICS = ("lock_wait_max_ms", "lock_wait_total_ms", "downtime_s", "rollback_safe", "migration_errors")
+RUN_METRICS = ("lock_wait_max_ms", "lock_wait_total_ms", "downtime_s", "rollback_safe", "migration_errors",
+               "cleanup_failures", "outage_s")
 TRANSACTION_MODES = ("as_written", "statement", "file")
 CONTENTION_KINDS = ("idle_in_transaction", "long_transaction", "long_query")
 # The timeline of a plan without [[timeline]]: (phase, actions, [phases] key of its soak, default soak).
@@ -42,9 +45,13 @@ class RunnerOptions:
     lock_retries: int = 0
     retry_backoff_ms: int = 200
     transaction: str = "as_written"
+    step_deadline_s: float = 600.0  # the harness cancels a statement still running after this (DEFAULT_STEP_DEADLINE_S)
 
 
-RUNNER_OPTION_KEYS = ("lock_timeout_ms", "statement_timeout_ms", "lock_retries", "retry_backoff_ms", "transaction")
+RUNNER_OPTION_KEYS = ("lock_timeout_ms", "statement_timeout_ms", "lock_retries", "retry_backoff_ms", "transaction",
+                      "step_deadline_s")
+DEFAULT_STEP_DEADLINE_S = 600.0  # a migration statement or command still running after this is cancelled
+DEFAULT_SEED_DEADLINE_S = 3600.0  # a seed command still running after this is killed (environment failure)
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,7 @@ class CommandMigrations:
     cwd: Path
     sql_command: list[str] | None = None
     down_sql_command: list[str] | None = None
+    deadline_s: float = DEFAULT_STEP_DEADLINE_S  # each command is killed after this (and its backends cancelled)
 
 
 Migrations = SqlMigrations | CommandMigrations | None
@@ -75,14 +83,19 @@ Migrations = SqlMigrations | CommandMigrations | None
 @dataclass(frozen=True)
 class Release:
     version: str
-    dir: Path
+    dir: Path  # a package release: the package itself until the run unpacks it (plan.packages.unpacked)
     upgrades_from: str | None
     migrations: Migrations
     command: list[str]
     image: str | None = None
-    env: dict[str, str] = field(default_factory=dict)  # over service.env, for this release's service
+    # Plan releases: over service.env; package releases: a manifest's, under service.env (the plan adapts it).
+    env: dict[str, str] = field(default_factory=dict)
     health_path: str | None = "/health"  # None: no health endpoint, healthy once its port accepts connections
     python: Path | None = None  # interpreter of this release's commands ({python}); None: the harness's own
+    # What this release's down-migrations leave in place on purpose (expand/contract: the contract step is
+    # deferred): "table" or "table.column" names; such leftovers do not fail the rollback's schema check.
+    allow_leftover: tuple[str, ...] = ()
+    package: PackageSource | None = None  # where it comes from, when it comes from a package
 
     @property
     def venv(self) -> Path | None:
@@ -91,6 +104,48 @@ class Release:
             return None
         root = self.python.parent.parent
         return root if (root / "pyvenv.cfg").is_file() else None
+
+
+@dataclass(frozen=True)
+class AcknowledgedSpec:
+    """[rollback] acknowledged: the table the load's acknowledged keys are in, its key column, and the
+    service's URL for one row ({key} filled in), to check each one after the rollback."""
+
+    table: str
+    key: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class FlagsSpec:
+    """[rollback.flags]: where feature flags live (a JSON file or a table) and how the service shows them."""
+
+    file: Path | None = None
+    table: str | None = None
+    key: str = "name"  # the table's flag-name column
+    value: str = "value"  # the table's value column
+    probe: str | None = None  # GET URL whose JSON holds each flag (at its top level or under "flags")
+    probe_timeout_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class RollbackSpec:
+    """[rollback]: what must be back after the rollback."""
+
+    tables: tuple[str, ...] = ()  # rows compared whole (checksums)
+    keys_only: tuple[str, ...] = ()  # tables traffic updates: rows matched by key
+    acknowledged: tuple[AcknowledgedSpec, ...] = ()
+    config_files: tuple[Path, ...] = ()
+    environment: bool = True  # the service's process environment (names and value hashes)
+    flags: FlagsSpec | None = None
+    version_table: str | None = None  # the migration tool's own table (alembic_version, flyway_schema_history)
+    # table -> the columns its rows are matched by (a natural key) instead of its primary key
+    keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    ignore_columns: dict[str, tuple[str, ...]] = field(default_factory=dict)  # table -> columns not compared
+
+    @property
+    def checked_tables(self) -> list[str]:
+        return list(dict.fromkeys([*self.tables, *self.keys_only]))
 
 
 @dataclass(frozen=True)
@@ -117,6 +172,15 @@ class Contention:
     table: str
     phase: str
     seconds: float
+
+
+@dataclass(frozen=True)
+class Targets:
+    """[targets]: hosts outside the harness's own environment that the plan may point the service or a command
+    at (a staging database, say). Honoured only with the run's confirmation (`--allow-targets`)."""
+
+    allow: tuple[str, ...] = ()
+    confirmed: bool = False
 
 
 @dataclass(frozen=True)
@@ -164,16 +228,22 @@ class Plan:
     gates: list[Gate] = field(default_factory=list)
     runner: RunnerOptions = field(default_factory=RunnerOptions)
     contention: list[Contention] = field(default_factory=list)
+    rollback: RollbackSpec = field(default_factory=RollbackSpec)
     overrides: dict[str, Any] = field(default_factory=dict)  # the --set values this plan was loaded with
+    seed_deadline_s: float = DEFAULT_SEED_DEADLINE_S
+    targets: Targets = field(default_factory=Targets)
+    health_interval_ms: float = 500.0  # [observe] the service's health check is probed this often
     postgres_version: int | None = None  # the server's major version (production's); None: whatever is found
     extensions: list[str] = field(default_factory=list)  # contrib / extensions the server must offer
     swap: str = "restart"  # one of SWAP_STRATEGIES
-    rollback_keys: dict[str, list[str]] = field(default_factory=dict)  # table -> natural key columns
-    rollback_ignore: dict[str, list[str]] = field(default_factory=dict)  # table -> columns not compared
 
     @property
     def dir(self) -> Path:
         return self.path.parent
+
+    def error(self, key: str, problem: str) -> PlanError:
+        """A PlanError about `key`, saying so when the value came from --set."""
+        return PlanError(source_of(self.path, key, set(self.overrides)), key, problem)
 
     @property
     def phase_names(self) -> list[str]:
@@ -188,6 +258,10 @@ class Plan:
     def baseline_phase(self) -> str:
         """The phase other phases are measured against: the first of the timeline."""
         return self.timeline[0].name
+
+    def allowed_leftovers(self) -> list[str]:
+        """What the upgrade's releases leave behind on purpose when rolled back."""
+        return [entry for release in self.upgrade_path() for entry in release.allow_leftover]
 
     def upgrade_path(self) -> list[Release]:
         """Releases whose migrations take the database from `from_version` to `to_version`, in order."""

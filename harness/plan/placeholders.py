@@ -20,7 +20,8 @@ from harness.plan.model import Plan, Release
 PLACEHOLDERS: dict[str, str] = {
     "python": "the release's interpreter (releases.X.python), else the harness's own",
     "port": "the port the service must listen on",
-    "dsn": "the database URL, postgresql://user:password@host:port/name",
+    "dsn": "the database URL, postgresql://user:password@host:port/name (on command lines without the password: "
+           "PGPASSWORD carries it)",
     "db_host": "the database host", "db_port": "the database port", "db_user": "the database user",
     "db_password": "the database password (env values only)", "db_name": "the database name",
     "rows": "seed.rows", "release_dir": "the release's directory", "scenario_dir": "the plan's directory",
@@ -64,16 +65,20 @@ def release_python(release: Release | None) -> str:
     return str(release.python) if release is not None and release.python is not None else sys.executable
 
 
-def placeholders(plan: Plan, release: Release | None = None, database: Database | None = None,
-                 **extra: str) -> dict[str, str]:
+def placeholders(plan: Plan, release: Release | None = None, database: Database | None = None, *,
+                 command: bool = False, **extra: str) -> dict[str, str]:
     """The values that commands and env entries of `plan` (and of `release`) may refer to; with `database`,
-    the connection's parts too ({dsn}, {db_host}, ...)."""
+    the connection's parts too ({dsn}, {db_host}, ...). For a command line (`command`) {dsn} has no password
+    and {db_password} is not filled: a command line is visible to every process, PGPASSWORD carries it."""
     values = {"python": release_python(release), "rows": str(plan.seed_rows), "scenario_dir": str(plan.dir)}
     if release is not None:
         values |= {"release_dir": str(release.dir), "version": release.version}
     if database is not None:
-        values |= {"dsn": database.dsn(), "db_host": database.host, "db_port": str(database.port),
-                   "db_user": database.user, "db_password": database.password, "db_name": database.dbname}
+        values |= {"dsn": database.dsn_without_password() if command else database.dsn(),
+                   "db_host": database.host, "db_port": str(database.port), "db_user": database.user,
+                   "db_name": database.dbname}
+        if not command:
+            values["db_password"] = database.password
     return values | extra
 
 

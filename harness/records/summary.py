@@ -12,7 +12,20 @@ import typing
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any, Literal
 
-from harness.records.run import ActionRecord, ContentionRecord, Lock, RollbackResult, Stop
+from harness.records.run import (
+    ActionRecord,
+    CheckWindow,
+    CleanupRecord,
+    ContentionRecord,
+    Fault,
+    FlagChange,
+    Lock,
+    PackageRecord,
+    QuarantineRecord,
+    RollbackResult,
+    Stop,
+    StubTraffic,
+)
 
 CONTRACT_VERSION = 1
 Verdict = Literal["pass", "fail"]
@@ -37,6 +50,7 @@ class PhaseFigures:
     p99_ms: float | None
     max_ms: float | None
     errors_by_cause: dict[str, int] = field(default_factory=dict)  # swap, migration, service (result.causes)
+    excluded_requests: int = 0  # started inside a check window of the harness: left out of these figures
 
 
 @dataclass
@@ -228,6 +242,23 @@ class UpgradeFigures:
 
 
 @dataclass
+class VersionFigures:
+    """One phase, version and endpoint, for requests the loopback proxy tagged with who served them."""
+
+    phase: str
+    version: str
+    name: str
+    requests: int
+    errors: int
+    error_rate: float
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+    errors_by_cause: dict[str, int] = field(default_factory=dict)  # swap, migration, service (result.causes)
+
+
+@dataclass
 class GateResult:
     name: str
     metric: str
@@ -254,6 +285,26 @@ class TimelineEntry:
     phase: str
     actions: list[str]
     soak_s: float
+
+
+@dataclass
+class Outage:
+    """A stretch of time the service did not answer: failed health probes, or refused requests."""
+
+    started: float
+    ended: float
+    seconds: float
+    phase: str | None  # where it began
+    source: str  # health (failed probes), requests (refused requests), or both
+
+
+@dataclass
+class Failure:
+    """One reason the verdict is fail: a failed migration, a phase without traffic, a fault, a stop, a gate."""
+
+    kind: str  # migration_failed, expected_failure_missing, no_traffic, gate, stopped, or a fault's kind
+    message: str
+    phase: str | None = None
 
 
 @dataclass
@@ -295,6 +346,18 @@ class Summary:
     migration_errors: int = 0  # migration steps (statements, commands) that failed, setup excluded
     failed_reverts: list[FailedRevert] = field(default_factory=list)
     lock_order_risks: list[LockOrderRisk] = field(default_factory=list)
+    versions: list[VersionFigures] = field(default_factory=list)  # per version that served (the proxy's tags)
+    check_windows: list[CheckWindow] = field(default_factory=list)
+    flags: list[FlagChange] = field(default_factory=list)
+    packages: list[PackageRecord] = field(default_factory=list)  # releases that came from packages
+    quarantine: list[QuarantineRecord] = field(default_factory=list)
+    stub_traffic: list[StubTraffic] = field(default_factory=list)
+    cleanup: list[CleanupRecord] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)  # every reason the verdict is fail (empty: pass)
+    faults: list[Fault] = field(default_factory=list)
+    outage_s: float = 0.0  # seconds the service did not answer (health probes, refused requests)
+    outages: list[Outage] = field(default_factory=list)
+    reached_stage: str | None = None  # the last stage of the run that started (setup steps, then the timeline)
 
 
 def failed_steps(statements: list[StatementFigures]) -> int:

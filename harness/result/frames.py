@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +11,7 @@ import pandas as pd
 
 from harness.core.postgres import MIGRATION_APPLICATION
 from harness.core.streams import read_json_lines
+from harness.core.tools import is_chatter
 from harness.observe.migration_backends import REWRITES_STREAM, statements_from_samples
 from harness.observe.server_log import server_errors
 from harness.observe.statement_log import logged_statements
@@ -19,7 +20,8 @@ from harness.result.server_errors import correlate
 from harness.rundir import RUN_LOG, RunDir
 
 REQUEST_COLUMNS = ["start", "phase", "name", "method", "status", "latency_ms", "bytes", "error", "sqlstate", "worker",
-                   "sqlstate_source", "cause", "cause_step"]
+                   "served_by", "in_check", "sqlstate_source", "cause", "cause_step"]
+CHECKS_STREAM = "checks.jsonl"  # the rollback check's windows (verify.rollback writes it)
 LOCK_COLUMNS = ["sampled_at", "phase", "pid", "state", "wait_event_type", "wait_event", "mode", "locktype",
                 "relation", "waiting_s", "blocked_by", "root_blocker", "chain_depth", "application_name", "query",
                 "root_application", "root_query", "root_state"]
@@ -27,6 +29,7 @@ STATEMENT_COLUMNS = ["phase", "seq", "version", "direction", "source", "sql", "s
                      "sqlstate", "error", "pid", "statement_index", "txn", "attempt", "locks", "locks_held", "rewrites",
                      "origin"]
 PHASE_COLUMNS = ["name", "started", "ended", "from_version", "to_version"]
+HEALTH_COLUMNS = ["at", "phase", "ok", "status", "latency_ms", "error"]
 BEFORE_FIRST_PHASE, AFTER_LAST_PHASE = "warmup", "teardown"
 TRACED_TXN_BASE = 1_000_000  # transaction ids of traced command statements, apart from the SQL runner's
 
@@ -37,11 +40,12 @@ class Frames:
     locks: pd.DataFrame
     statements: pd.DataFrame
     phases: pd.DataFrame
+    health: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=HEALTH_COLUMNS))
 
     def write_parquet(self, directory: Path) -> dict[str, str]:
         """Write each frame as <name>.parquet (whole or not at all); returns the artifact names."""
         artifacts = {}
-        for name in ("requests", "locks", "statements", "phases"):
+        for name in ("requests", "locks", "statements", "phases", "health"):
             file = f"{name}.parquet"
             temp = directory / f".{file}.tmp"
             getattr(self, name).to_parquet(temp, index=False)
@@ -55,6 +59,7 @@ def load_frames(run: RunDir) -> Frames:
     phases = phase_frame(run.stream("phases.jsonl"))
     requests = request_frame(run.stream("requests.csv"))
     requests.insert(1, "phase", tag_phases(requests["start"], phases))
+    requests["in_check"] = in_windows(requests["start"], read_json_lines(run.stream(CHECKS_STREAM)))
     requests = correlate(requests, server_errors(run.log("postgres.log")))
     locks = pd.DataFrame(read_json_lines(run.stream("locks.jsonl")), columns=[c for c in LOCK_COLUMNS if c != "phase"])
     locks.insert(1, "phase", tag_phases(locks["sampled_at"], phases))
@@ -69,7 +74,12 @@ def load_frames(run: RunDir) -> Frames:
     requests = causes.attribute(requests, statements,
                                 causes.swap_windows([r for r in facts if r.get("event") == "swap"]),
                                 causes.mismatch_windows([r for r in facts if r.get("event") == "action"], run_end))
-    return Frames(requests[REQUEST_COLUMNS], _typed_locks(locks), statements, phases)
+    health = pd.DataFrame(read_json_lines(run.stream("health.jsonl")), columns=[c for c in HEALTH_COLUMNS
+                                                                                 if c != "phase"])
+    health["at"] = health["at"].astype("float64")
+    health["ok"] = health["ok"].astype("bool")
+    health.insert(1, "phase", tag_phases(health["at"], phases))
+    return Frames(requests[REQUEST_COLUMNS], _typed_locks(locks), statements, phases, health)
 
 
 def traced_command_statements(steps: list[dict], samples: list[dict], logged: list[dict],
@@ -116,7 +126,9 @@ def with_sampled_locks(exact: list[dict], seen: list[dict]) -> list[dict]:
 
     A statement quicker than the sampling interval is never seen running: its locks first show in a sample of
     a later statement of its transaction. A lock first seen so goes to the earliest statement of that
-    transaction (since its start) that names the lock's relation, when there is one."""
+    transaction (since its start) that names the lock's relation, when there is one; else, when the statement
+    sampled is a tool's own (UPDATE alembic_version, a SAVEPOINT: they take no lock on other tables), to the
+    last statement of the transaction before it that is not (DROP INDEX locks a table it does not name)."""
     result = [dict(s, locks=[], txn=None) for s in exact]  # in the log's order: a backend's execution order
     for sampled in seen:
         same_backend = [s for s in result if s["pid"] == sampled["pid"]]
@@ -132,7 +144,9 @@ def with_sampled_locks(exact: list[dict], seen: list[dict]) -> list[dict]:
         earlier = [s for s in same_backend if since is not None and since - 0.002 <= s["started"] <= target["started"]]
         for lock in sampled["locks"]:
             named = [s for s in earlier if _names(s["sql"], str(lock["relation"]))]
-            owner = min(named, key=lambda s: s["started"]) if named else target
+            working = [s for s in earlier if s is not target and not is_chatter(s["sql"])]
+            owner = min(named, key=lambda s: s["started"]) if named else \
+                max(working, key=lambda s: s["started"]) if working and is_chatter(target["sql"]) else target
             if lock not in owner["locks"]:
                 owner["locks"].append(lock)
             if since is not None:
@@ -174,9 +188,12 @@ def request_frame(path: Path) -> pd.DataFrame:
     if not path.exists() or path.stat().st_size == 0:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in (
             ("start", "float64"), ("name", "str"), ("method", "str"), ("status", "int64"), ("latency_ms", "float64"),
-            ("bytes", "int64"), ("error", "object"), ("sqlstate", "object"), ("worker", "int64"))})
+            ("bytes", "int64"), ("error", "object"), ("sqlstate", "object"), ("worker", "int64"),
+            ("served_by", "str"))})
     frame = pd.read_csv(path, on_bad_lines="skip", keep_default_na=False,
-                        dtype={"name": str, "method": str, "error": str, "sqlstate": str})
+                        dtype={"name": str, "method": str, "error": str, "sqlstate": str, "served_by": str})
+    if "served_by" not in frame.columns:  # recorded before requests said who served them
+        frame["served_by"] = ""
     frame["start"] = pd.to_numeric(frame["start"], errors="coerce")
     frame = frame.dropna(subset=["start"])
     for column in ("status", "bytes", "worker"):
@@ -185,6 +202,15 @@ def request_frame(path: Path) -> pd.DataFrame:
     for column in ("error", "sqlstate"):
         frame[column] = frame[column].where(frame[column] != "", None)
     return frame.sort_values("start", kind="stable").reset_index(drop=True)
+
+
+def in_windows(stamps: pd.Series, windows: list[dict]) -> pd.Series:
+    """Whether each stamp falls inside one of the harness's check windows ({started, ended})."""
+    inside = np.zeros(len(stamps), dtype=bool)
+    values = stamps.to_numpy(dtype="float64")
+    for window in windows:
+        inside |= (values >= float(window["started"])) & (values <= float(window["ended"]))
+    return pd.Series(inside, index=stamps.index, dtype=bool)
 
 
 def tag_phases(stamps: pd.Series, phases: pd.DataFrame) -> pd.Series:

@@ -1,12 +1,20 @@
-"""A small HTTP proxy on loopback in front of the service, so that blue_green swaps never change its URL.
+"""The harness's loopback HTTP proxy in front of the service: one URL for the load for the whole run, while
+the versions behind it change (blue_green swaps) or share the traffic (mixed versions).
 
-The proxy is a process of its own (python -m harness.service.proxy), started by `Proxy.start` for the whole
-run: the load talks to it, it forwards each request to the backend it routes to now. A swap starts the new
-version beside the old one, `route`s to it (requests already in flight finish on the old one), `drain`s the
-old one (waits until nothing is in flight there), then stops it. It forwards request by request, so a
-keep-alive connection of the load follows the switch. Backends must be on loopback. Controlled over its
-stdin/stdout, one line per command: `route URL` -> `routed URL`; `drain URL SECONDS` -> `drained URL N` (N:
-requests still in flight when it gave up); EOF on stdin ends it.
+The proxy is a process of its own (python -m harness.service.proxy, aiohttp), started by `Proxy.start`: the
+load talks to it, and it forwards request by request (a keep-alive connection of the load follows a switch):
+- to the primary backend (`route`: the service; a blue_green swap routes to the new version, requests already
+  in flight finish on the old one, `drain` waits until none is left there);
+- or, while another backend is `split` in beside it, to that one for a share of the requests.
+Every answer carries X-Rehearse-Served-By: <version of the backend that answered>, which the Locust recorder
+keeps (requests.csv served_by). When a backend cannot be reached, the client's connection is closed without an
+answer, as it would be without the proxy (a restart's downtime stays a refused request); logs/proxy.log says
+why. Backends must be on loopback.
+
+Controlled over its stdin/stdout, one JSON object a line: {"verb": "route", "url", "version"},
+{"verb": "split", "url", "version", "share"}, {"verb": "unsplit"}, {"verb": "drain", "url", "seconds"}; each
+answered by {"done": verb, ...} ({"done": "drain", "left": N}: requests still in flight when it gave up). EOF on
+stdin ends it; so does the harness's death (a parent-death signal; the run's registry names it for the watchdog).
 """
 
 from __future__ import annotations
@@ -14,7 +22,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
+import random
 import select
 import signal
 import subprocess
@@ -22,14 +32,21 @@ import sys
 import time
 import urllib.parse
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+
+from harness.core import ownership
+from harness.core.processes import die_with_parent
+from harness.core.redaction import redact
+from harness.load.contract import SERVED_BY_HEADER
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 20.0
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
                         "transfer-encoding", "upgrade", "host", "content-length"})
 RETRYABLE = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})  # safe to resend on a stale connection
+LOGGED_FAILURES = 20  # the first ones say why; the load records every one
 
 
 def is_loopback(url: str) -> bool:
@@ -42,8 +59,8 @@ class ProxyError(Exception):
 
 
 class Proxy:
-    """The controller. Verbs: start() -> the URL the load uses, route(url), drain(url, timeout) -> in flight
-    left, stop() (idempotent; also kills it if it does not end on EOF)."""
+    """The controller. Verbs: start() -> the URL the load uses, route(url, version), split(url, version, share),
+    unsplit(), drain(url, timeout) -> in flight left, stop() (idempotent; kills it if it does not end on EOF)."""
 
     def __init__(self, port: int, log_path: Path, env: dict[str, str] | None = None) -> None:
         self.port, self.log_path = port, log_path
@@ -60,24 +77,32 @@ class Proxy:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         env = self.env | {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), self.env.get("PYTHONPATH")]))}
-        self.popen = subprocess.Popen([sys.executable, "-m", "harness.service.proxy", "--port", str(self.port)],
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log, text=True,
-                                      bufsize=1, env=env, cwd=REPO_ROOT, start_new_session=True)
+        self.popen = subprocess.Popen(  # noqa: PLW1509 - only prctl runs in the child before exec
+            [sys.executable, "-m", "harness.service.proxy", "--port", str(self.port)], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=self._log, text=True, bufsize=1, env=env, cwd=REPO_ROOT,
+            start_new_session=True, preexec_fn=die_with_parent(signal.SIGTERM))
+        ownership.note_process(self.popen.pid, "proxy")
         self._expect("listening", READY_TIMEOUT_S)
         return self.url
 
-    def route(self, backend: str) -> None:
-        """Send every request from now on to `backend` (on loopback)."""
-        if not is_loopback(backend):
-            raise ProxyError(f"refusing to proxy to {backend}: only loopback (127.0.0.0/8) is allowed")
-        self._send(f"route {backend}")
-        self._expect("routed", 10.0)
+    def route(self, backend: str, version: str) -> None:
+        """Send every request from now on (but a split's share) to `backend` (on loopback), tagged `version`."""
+        self._loopback(backend)
+        self._command({"verb": "route", "url": backend, "version": version}, 10.0)
         self.backend = backend
+
+    def split(self, backend: str, version: str, share: float) -> None:
+        """Send `share` of the requests from now on to `backend` (on loopback), tagged `version`."""
+        self._loopback(backend)
+        self._command({"verb": "split", "url": backend, "version": version, "share": share}, 10.0)
+
+    def unsplit(self) -> None:
+        """Send every request to the primary backend again."""
+        self._command({"verb": "unsplit"}, 10.0)
 
     def drain(self, backend: str, timeout_s: float) -> int:
         """Wait until no request is in flight to `backend` (at most `timeout_s`); returns how many still are."""
-        self._send(f"drain {backend} {timeout_s:g}")
-        return int(self._expect("drained", timeout_s + 10.0).split()[-1])
+        return int(self._command({"verb": "drain", "url": backend, "seconds": timeout_s}, timeout_s + 10.0)["left"])
 
     def stop(self) -> None:
         popen, self.popen = self.popen, None
@@ -91,22 +116,32 @@ class Proxy:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(popen.pid, signal.SIGKILL)
                 popen.wait(5)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(popen.pid, signal.SIGKILL)  # whatever its group left
             if popen.stdout is not None:
                 popen.stdout.close()
+            ownership.forget_process(popen.pid)
         if self._log is not None:
             self._log.close()
             self._log = None
 
-    def _send(self, line: str) -> None:
+    @staticmethod
+    def _loopback(backend: str) -> None:
+        if not is_loopback(backend):
+            raise ProxyError(f"refusing to proxy to {backend}: only loopback (127.0.0.0/8) is allowed")
+
+    def _command(self, command: dict[str, Any], timeout_s: float) -> dict[str, Any]:
         if self.popen is None or self.popen.stdin is None or self.popen.poll() is not None:
             raise ProxyError(f"the proxy is not running{self._tail()}")
         try:
-            self.popen.stdin.write(line + "\n")
+            self.popen.stdin.write(json.dumps(command) + "\n")
             self.popen.stdin.flush()
         except OSError as exc:
             raise ProxyError(f"the proxy stopped listening ({exc.strerror or exc}){self._tail()}") from None
+        return json.loads(self._expect(command["verb"], timeout_s))
 
-    def _expect(self, word: str, timeout_s: float) -> str:
+    def _expect(self, verb: str, timeout_s: float) -> str:
+        """The next answer line for `verb` ("listening": the first line, once it accepts connections)."""
         assert self.popen is not None and self.popen.stdout is not None
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -116,8 +151,9 @@ class Proxy:
             line = self.popen.stdout.readline()
             if not line:
                 raise ProxyError(f"the proxy exited with code {self.popen.wait()}{self._tail()}")
-            if line.startswith(word):
-                return line.strip()
+            with contextlib.suppress(ValueError, AttributeError):
+                if json.loads(line).get("done") == verb:
+                    return line
         raise ProxyError(f"the proxy did not answer within {timeout_s:g}s{self._tail()}")
 
     def _tail(self) -> str:
@@ -128,15 +164,29 @@ class Proxy:
         return f": {' | '.join(lines[-3:])}" if lines else ""
 
 
-# ---------------------------------------------------------------- the proxy process (aiohttp, stdlib)
+# ---------------------------------------------------------------- the proxy process (aiohttp)
+
+@dataclass(frozen=True)
+class Backend:
+    url: str
+    version: str
+
 
 class _Routes:
     def __init__(self) -> None:
-        self.current: str | None = None
+        self.primary: Backend | None = None
+        self.other: Backend | None = None
+        self.share = 0.0
         self.inflight: Counter[str] = Counter()
         self.sessions: dict[str, Any] = {}
         self.changed = asyncio.Event()
         self.failures = 0
+
+    def choose(self) -> Backend | None:
+        other = self.other
+        if other is not None and random.random() < self.share:  # noqa: S311 - a load split, not a secret
+            return other
+        return self.primary
 
     def session(self, backend: str) -> Any:
         import aiohttp
@@ -153,25 +203,30 @@ class _Routes:
             await session.close()
 
 
+def _say(line: str) -> None:
+    print(redact(line), file=sys.stderr, flush=True)
+
+
 async def _forward(routes: _Routes, request: Any) -> Any:
     import aiohttp
     from aiohttp import web
     from yarl import URL
 
-    backend = routes.current
+    backend = routes.choose()
     if backend is None:
         return web.Response(status=503, text="rehearse proxy: no backend routed yet")
-    routes.inflight[backend] += 1
+    routes.inflight[backend.url] += 1
     try:
         body = await request.read()
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
-        target = URL(backend + request.raw_path, encoded=True)
+        target = URL(backend.url + request.raw_path, encoded=True)
         for attempt in (1, 2):
             try:
-                async with routes.session(backend).request(request.method, target, headers=headers,
-                                                           data=body or None, allow_redirects=False) as response:
+                async with routes.session(backend.url).request(request.method, target, headers=headers,
+                                                               data=body or None, allow_redirects=False) as response:
                     payload = await response.read()
                     out = [(k, v) for k, v in response.headers.items() if k.lower() not in HOP_BY_HOP]
+                    out.append((SERVED_BY_HEADER, backend.version))
                     return web.Response(status=response.status, body=payload, headers=out)
             except aiohttp.ServerDisconnectedError:
                 if attempt == 2 or request.method not in RETRYABLE:  # a stale keep-alive connection: once more
@@ -179,12 +234,14 @@ async def _forward(routes: _Routes, request: Any) -> Any:
         raise AssertionError("unreachable")
     except (aiohttp.ClientError, OSError) as exc:
         routes.failures += 1
-        if routes.failures <= 20:  # the first ones say why; the load records every one
-            print(f"502 {request.method} {request.raw_path} -> {backend}: {type(exc).__name__}: {exc}",
-                  file=sys.stderr, flush=True)
-        return web.Response(status=502, text=f"rehearse proxy: {backend} failed: {type(exc).__name__}: {exc}")
+        if routes.failures <= LOGGED_FAILURES:
+            _say(f"{time.strftime('%H:%M:%S')} no answer for {request.method} {request.raw_path}: {backend.url} "
+                 f"({backend.version}) failed: {type(exc).__name__}: {exc}; the client's connection is closed")
+        if request.transport is not None:  # no answer at all, as without the proxy: the load sees a refusal
+            request.transport.abort()
+        return web.Response(status=502)  # never sent: the connection is gone
     finally:
-        routes.inflight[backend] -= 1
+        routes.inflight[backend.url] -= 1
         routes.changed.set()
 
 
@@ -195,9 +252,39 @@ async def _drain(routes: _Routes, backend: str, timeout_s: float) -> int:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(routes.changed.wait(), max(0.01, deadline - time.monotonic()))
     left = routes.inflight[backend]
-    if left == 0:
+    if left == 0 and backend not in {b.url for b in (routes.primary, routes.other) if b is not None}:
         await routes.forget(backend)
     return left
+
+
+def _answer(**fields: Any) -> None:
+    print(json.dumps(fields), flush=True)
+
+
+async def _command(routes: _Routes, line: str) -> None:
+    try:
+        command = json.loads(line)
+        verb = command["verb"]
+        if verb in ("route", "split"):
+            url = str(command["url"]).rstrip("/")
+            if not is_loopback(url):
+                raise ValueError(f"{url} is not on loopback")
+            backend = Backend(url, str(command["version"]))
+            if verb == "route":
+                routes.primary = backend
+            else:
+                routes.other, routes.share = backend, float(command["share"])
+            _answer(done=verb, url=url)
+        elif verb == "unsplit":
+            routes.other, routes.share = None, 0.0
+            _answer(done=verb)
+        elif verb == "drain":
+            url = str(command["url"]).rstrip("/")
+            _answer(done=verb, url=url, left=await _drain(routes, url, float(command["seconds"])))
+        else:
+            raise ValueError(f"unknown verb {verb!r}")
+    except (ValueError, KeyError, TypeError) as exc:
+        _say(f"bad command {line.strip()!r}: {exc}")
 
 
 async def _serve(port: int) -> None:
@@ -216,18 +303,11 @@ async def _serve(port: int) -> None:
     loop = asyncio.get_running_loop()
     commands = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(commands), sys.stdin)
-    print(f"listening {port}", flush=True)
+    _answer(done="listening", port=port)
     try:
-        while line := (await commands.readline()).decode().strip():
-            verb, *args = line.split()
-            if verb == "route" and args and is_loopback(args[0]):
-                routes.current = args[0].rstrip("/")
-                print(f"routed {routes.current}", flush=True)
-            elif verb == "drain" and len(args) == 2:
-                left = await _drain(routes, args[0].rstrip("/"), float(args[1]))
-                print(f"drained {args[0]} {left}", flush=True)
-            else:
-                print(f"error unknown command {line!r}", file=sys.stderr, flush=True)
+        while line := (await commands.readline()).decode():
+            if line.strip():
+                await _command(routes, line)
     finally:
         await runner.cleanup()
         for backend in list(routes.sessions):

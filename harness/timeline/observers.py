@@ -9,11 +9,13 @@ from __future__ import annotations
 from harness.inject.contention import ContentionObserver
 from harness.observe.app_locks import AppLockObserver
 from harness.observe.base import ObserverFactory
+from harness.observe.health import HealthObserver
 from harness.observe.locks import LockObserver
 from harness.observe.migration_backends import MigrationBackendsObserver
 from harness.verify.rollback import RollbackObserver
 
 OBSERVERS: tuple[ObserverFactory, ...] = (
+    HealthObserver,  # the service's health check, every half second, for the whole run
     LockObserver,  # lock waits, for the whole run
     AppLockObserver,  # the order in which the service's transactions take their table locks
     MigrationBackendsObserver,  # the backends of migration commands, while each runs

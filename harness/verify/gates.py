@@ -21,8 +21,10 @@ def observe(gate: Gate, summary: Summary) -> float | None:
         "lock_wait_max_ms": summary.lock_waits.max_ms,
         "lock_wait_total_ms": summary.lock_waits.total_ms,
         "downtime_s": summary.downtime_s,
+        "outage_s": summary.outage_s,
         "rollback_safe": 1.0 if summary.rollback.safe else 0.0,
         "migration_errors": float(failed_steps(summary.statements)),
+        "cleanup_failures": float(sum(1 for c in summary.cleanup if c.status != "ok")),
     }[gate.metric]
 
 

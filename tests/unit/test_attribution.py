@@ -162,3 +162,46 @@ def test_the_outcomes_of_one_run_of_a_repeat() -> None:
     assert outcomes_of(summary) == ["verdict fail", "migration failed (40P01) in upgrade",
                                     "deadlock killed the migration", "requests failed in the migration phases",
                                     "gate failed: error_rate <= 0.01", "lock-order risk flagged"]
+
+
+def test_a_bookkeeping_statement_is_chatter_even_with_locks_its_transaction_took_before_it() -> None:
+    toast = [{"mode": "AccessExclusiveLock", "relation": "pg_toast.pg_toast_16452", "is_index": False}]
+    own = [{"mode": "AccessExclusiveLock", "relation": "alembic_version", "is_index": False}]
+    statements = [
+        step(1, "migrate", 101.0, 101.001, "UPDATE alembic_version SET version_num='r2'", txn=9, origin="traced",
+             locks=toast),  # first sampled here: the ALTER before it was too quick to be seen
+        step(2, "migrate", 101.1, 101.101, "UPDATE alembic_version SET version_num='r1'", txn=9, origin="traced",
+             locks=own),
+    ]
+    rows = by_seq(analysis.statement_table(frames(baseline_requests(), [], statements, TIMELINE)))
+    assert rows[1].chatter, "a lock on a table it does not name is not its own"
+    assert not rows[2].chatter, "ACCESS EXCLUSIVE on its own table is worth showing"
+
+
+def test_a_lock_first_seen_during_bookkeeping_goes_to_the_tool_statement_before_it() -> None:
+    from harness.result.frames import with_sampled_locks
+
+    logged = [{"pid": 7, "sql": "DROP INDEX notes_account_id_idx", "started": 10.000, "ended": 10.001},
+              {"pid": 7, "sql": "UPDATE alembic_version SET version_num='r3' WHERE alembic_version.version_num = 'r4'",
+               "started": 10.002, "ended": 10.003},
+              {"pid": 7, "sql": "ALTER TABLE notes DROP CONSTRAINT notes_pkey", "started": 10.004, "ended": 10.005}]
+    notes = {"mode": "AccessExclusiveLock", "relation": "notes", "is_index": False}
+    version = {"mode": "RowExclusiveLock", "relation": "alembic_version", "is_index": False}
+    sampled = [{"pid": 7, "sql": logged[1]["sql"], "started": 10.002, "txn": "7:9.999", "locks": [notes, version]}]
+    drop, update, _ = with_sampled_locks(logged, sampled)
+    assert drop["locks"] == [notes], "DROP INDEX locks the table it does not name: the bookkeeping did not"
+    assert update["locks"] == [version] and drop["txn"] == update["txn"] == "7:9.999"
+
+
+def test_a_wait_whose_root_went_idle_between_the_two_queries_is_being_granted() -> None:
+    from harness.observe.locks import chain_rows
+
+    def waiter(pid: int, blocked_by: list[int], locktype: str = "relation") -> dict:
+        return {"pid": pid, "blocked_by": blocked_by, "locktype": locktype, "application_name": "x"}
+
+    blockers = {1: {"pid": 1, "state": "idle", "application_name": "rehearse-contention", "query": "COMMIT"},
+                2: {"pid": 2, "state": "idle in transaction", "application_name": "rehearse-contention",
+                    "query": "SELECT 1"}}
+    rows = chain_rows([waiter(10, [1]), waiter(11, [10]), waiter(12, [2]), waiter(13, [1], "advisory")], blockers)
+    assert [(r["pid"], r["root_blocker"], r["root_state"]) for r in rows] == [
+        (12, 2, "idle in transaction"), (13, 1, "idle")], "1 committed: 10 and the one queued behind it get through"

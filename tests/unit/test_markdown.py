@@ -328,3 +328,19 @@ def test_an_interrupted_run_says_where_it_stopped() -> None:
     line = render_markdown(interrupted_run()).splitlines()[2]
     assert line == ("Environment `local`, started 2023-11-14T22:13:20Z, 36 s, exit code 130. Incomplete: "
                     "interrupted. Stopped in phase `post_upgrade`.")
+
+
+def test_mixed_versions_shows_only_the_phases_where_two_versions_served() -> None:
+    from harness.records.summary import VersionFigures
+
+    def row(phase: str, version: str) -> VersionFigures:
+        return VersionFigures(phase=phase, version=version, name="/orders", requests=10, errors=0, error_rate=0.0,
+                              p50_ms=1.0, p95_ms=2.0, p99_ms=3.0, max_ms=4.0)
+
+    run = passing_run()
+    run.versions = [row("baseline", "1.0"), row("upgrade", "1.0"), row("upgrade", "2.0"), row("post_upgrade", "2.0")]
+    markdown = render_markdown(run)
+    mixed = markdown.split("Mixed versions", 1)[1].split("\n\n", 2)[1]
+    assert [line.split(" | ")[0:2] for line in mixed.splitlines()[2:]] == [["| upgrade", "1.0"], ["| upgrade", "2.0"]]
+    run.versions = [row("baseline", "1.0"), row("post_upgrade", "2.0")]  # a blue_green run: one at a time
+    assert "Mixed versions" not in render_markdown(run)

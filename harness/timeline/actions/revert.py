@@ -19,25 +19,28 @@ from harness.timeline.state import Rehearsal, Skip
 class Revert:
     name: ClassVar[str] = "revert"
 
-    def __init__(self, on_failure: str = "stay") -> None:
+    ARGUMENTS = ("on_failure", "expect_failure")
+
+    def __init__(self, on_failure: str = "stay", expect_failure: bool = False) -> None:
         self.on_failure = on_failure
+        self.expect_failure = expect_failure  # the plan rehearses a failing migration: its failure is no verdict
 
     @classmethod
     def parse(cls, call: ActionCall, plan: Plan) -> Revert:
         for name in call.args:
-            if name != "on_failure":
-                hint = did_you_mean(name, ["on_failure"])
-                raise PlanError(plan.path, f"{call.key}.{name}", f"unknown argument of 'revert' (it takes on_failure)"
-                                f"{hint}")
+            if name not in cls.ARGUMENTS:
+                raise PlanError(plan.path, f"{call.key}.{name}",
+                                f"unknown argument of 'revert'{did_you_mean(name, cls.ARGUMENTS)}")
         policy = argument(call, plan, "on_failure", (str,), "stay")
         if policy not in REVERT_FAILURE_POLICIES:
             raise PlanError(plan.path, f"{call.key}.on_failure", f"must be one of {', '.join(REVERT_FAILURE_POLICIES)}"
                             f", got {policy!r}{did_you_mean(policy, REVERT_FAILURE_POLICIES)}")
-        return cls(policy)
+        return cls(policy, bool(argument(call, plan, "expect_failure", (bool,), False)))
 
     def describe(self, plan: Plan) -> str:
         return "down-migrations of what the upgrade applied" + (
-            "" if self.on_failure == "stay" else f" (on failure: {self.on_failure})")
+            "" if self.on_failure == "stay" else f" (on failure: {self.on_failure})") + (
+            " (expected to fail)" if self.expect_failure else "")
 
     def run(self, rehearsal: Rehearsal) -> str | None:
         migrator = rehearsal.migrator
