@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     _plan_arguments(check)
     report = commands.add_parser("report", help="rebuild every output of a run directory from its streams")
     report.add_argument("run_dir", type=Path, help="a run directory (reports/<run id>)")
+    report.add_argument("--phase", help="judge the gates on this phase alone (as if the run were that phase): "
+                        "print the verdict and exit with its code, writing nothing")
     lint = commands.add_parser("lint", help="lint migrations statically (exit 1 when a dangerous one is found)")
     lint.add_argument("path", type=Path, help="a SQL file, a migrations directory, or a scenario")
     return parser
@@ -135,12 +137,13 @@ def _run(args: argparse.Namespace) -> int:
     return _print_verdict(summary, outcome.run)
 
 
-def _print_verdict(summary: Any, run: RunDir) -> int:
+def _print_verdict(summary: Any, run: RunDir | None) -> int:
     print(f"verdict: {summary.verdict.upper()}  (exit code {summary.exit_code})")
     for gate in summary.gates:
         if not gate.passed:
             print(f"  failed gate: {gate.name}: observed {gate.observed}")
-    print(f"report: {run.path / 'summary.md'}")
+    if run is not None:
+        print(f"report: {run.path / 'summary.md'}")
     return int(summary.exit_code)
 
 
@@ -156,7 +159,7 @@ def _check(args: argparse.Namespace) -> int:
     for line in describe_timeline(plan, phases):
         print(f"  {line}")
     for gate in plan.gates:
-        print(f"gate: {gate.name}")
+        print(f"gate: {gate.name}" + (" (default: the plan has no [[gates]])" if plan.default_gates else ""))
     return 0
 
 
@@ -169,7 +172,19 @@ def _report(args: argparse.Namespace) -> int:
         raise InputError(run_dir, "", f"not a run directory (no streams/{RUN_LOG} naming its plan)")
     plan = load_plan(started["plan"], started.get("overrides") or {})
     run = RunDir(run_dir, run_dir.name)
-    return _print_verdict(write_report(plan, run), run)
+    if args.phase is None:
+        return _print_verdict(write_report(plan, run), run)
+    from harness.plan.reader import did_you_mean
+    from harness.result.build import build_summary
+    from harness.verify.verdict import judge
+
+    if args.phase not in plan.phase_names:
+        raise InputError(run_dir, "--phase", f"no phase {args.phase!r} in the run's timeline"
+                         f"{did_you_mean(args.phase, plan.phase_names)}")
+    summary, _ = build_summary(plan, run)
+    judged = judge(plan, summary, phase=args.phase)
+    print(f"phase {args.phase} alone:")
+    return _print_verdict(judged, None)
 
 
 def _lint(args: argparse.Namespace) -> int:

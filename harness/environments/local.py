@@ -11,6 +11,7 @@ from harness.core.processes import RUN_ID_ENV, OwnedProcess, free_loopback_port
 from harness.core.text import expand
 from harness.environments.base import release_log, service_environment
 from harness.environments.local_postgres import LocalPostgres
+from harness.environments.server_settings import explain_start_failure
 from harness.plan import Plan, Release, placeholders
 
 
@@ -22,14 +23,20 @@ class LocalEnvironment:
     def __init__(self, plan: Plan, run_dir: Path, run_id: str) -> None:
         self.plan, self.run_dir = plan, run_dir
         self.child_env = {**os.environ, RUN_ID_ENV: run_id}
-        self.postgres = LocalPostgres(run_dir, plan.postgres_bin, plan.database, self.child_env, run_id)
+        self.postgres = LocalPostgres(run_dir, plan.postgres_bin, plan.database, self.child_env, run_id,
+                                      plan.server_settings)
         self.port = free_loopback_port()
         self.database: Database | None = None
         self.service: OwnedProcess | None = None
         self.starts = 0
 
     def start_database(self) -> Database:
-        self.database = self.postgres.start()
+        try:
+            self.database = self.postgres.start()
+        except EnvironmentFailure as failure:
+            log = self.postgres.log_path
+            text = log.read_text(errors="replace")[-4000:] if log.exists() else ""
+            raise explain_start_failure(failure, text, self.plan) from None
         return self.database
 
     def start_service(self, release: Release) -> str:

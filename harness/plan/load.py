@@ -12,14 +12,18 @@ from pathlib import Path
 from typing import Any
 
 from harness.core.errors import PlanError
+from harness.plan.default_gates import default_gates
 from harness.plan.model import (
+    CAUSE_METRICS,
+    CAUSES,
     CONTENTION_KINDS,
     DEFAULT_PHASES,
+    ENDPOINT_METRICS,
     ENVIRONMENT_KINDS,
+    METRICS,
     NETWORK_MODES,
-    PHASE_METRICS,
     RESERVED_PHASES,
-    RUN_METRICS,
+    RETRY_BACKOFFS,
     TRANSACTION_MODES,
     ActionCall,
     CommandMigrations,
@@ -39,6 +43,10 @@ SECTIONS = ("scenario", "environment", "versions", "service", "releases", "seed"
             "observe", "rollback", "gates", "upgrade", "contention")
 NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,62}$")
+SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+# Server settings the harness itself relies on (where the server listens, how its log reads back).
+HARNESS_SETTINGS = ("listen_addresses", "port", "unix_socket_directories", "log_line_prefix", "data_directory",
+                    "config_file", "hba_file", "ident_file")
 
 
 def find_plan_file(target: str | Path) -> Path:
@@ -118,6 +126,7 @@ def _build(path: Path, raw: dict[str, Any], overrides: dict[str, Any]) -> Plan:
     if not DATABASE_NAME.match(database):
         raise env.error("database", f"must be a plain database name (letters, digits, _ and -, at most 63), "
                         f"got {database!r}")
+    server_settings = _server_settings(env.table("server_settings"))
     env.done()
 
     service = root.table("service")
@@ -172,8 +181,11 @@ def _build(path: Path, raw: dict[str, Any], overrides: dict[str, Any]) -> Plan:
         users=users, spawn_rate=spawn_rate, load_env=load_env, timeline=timeline,
         lock_sample_interval_ms=lock_sample_interval_ms, rollback_tables=rollback_tables,
         gates=_gates(root, phase_names), runner=runner, contention=_contention(root, phase_names),
-        overrides=overrides,
+        overrides=overrides, server_settings=server_settings,
+        default_gates=not root.has("gates"),
     )
+    if plan.default_gates:
+        plan = replace(plan, gates=default_gates(timeline))
     plan.upgrade_path()  # raises when `to` does not upgrade from `from`
     plan.setup_path()
     return plan
@@ -196,6 +208,8 @@ def _runner_options(table: Table, defaults: RunnerOptions) -> RunnerOptions:
         values["lock_retries"] = table.integer("lock_retries", minimum=0, maximum=1000)
     if table.has("transaction"):
         values["transaction"] = table.string("transaction", choices=TRANSACTION_MODES)
+    if table.has("retry_backoff"):
+        values["retry_backoff"] = table.string("retry_backoff", choices=RETRY_BACKOFFS)
     table.done()
     return replace(defaults, **values)
 
@@ -288,32 +302,64 @@ def _gates(root: Table, phase_names: list[str]) -> list[Gate]:
     gates = []
     for spec in root.tables("gates"):
         metric = spec.string("metric")
-        if metric not in PHASE_METRICS + RUN_METRICS:
-            raise spec.error("metric", f"unknown metric {metric!r}{did_you_mean(metric, PHASE_METRICS + RUN_METRICS)}")
+        if metric not in METRICS:
+            raise spec.error("metric", f"unknown metric {metric!r}{did_you_mean(metric, METRICS)}")
         phase = spec.string("phase", None)
         if phase is not None and phase not in phase_names:
             raise spec.error("phase", f"no phase {phase!r} in the timeline{did_you_mean(phase, phase_names)}")
-        if phase is not None and metric in RUN_METRICS:
-            raise spec.error("phase", f"{metric} is measured over the whole run, not per phase")
+        if phase is not None and metric == "rollback_safe":
+            raise spec.error("phase", "rollback_safe is the verdict of the whole rollback, not of one phase")
         endpoint = spec.string("endpoint", None)
+        if endpoint is not None and metric not in ENDPOINT_METRICS:
+            raise spec.error("endpoint", f"{metric} is not measured per endpoint (only {', '.join(ENDPOINT_METRICS)})")
+        cause = spec.string("cause", None, choices=CAUSES)
+        if cause is not None and metric not in CAUSE_METRICS:
+            raise spec.error("cause", f"{metric} cannot be limited to a cause (only request and lock-wait metrics: "
+                             f"{', '.join(CAUSE_METRICS)})")
         bounds = {b: spec.number(b, None, positive=False) for b in ("max", "min")}
         given = [b for b, v in bounds.items() if v is not None]
         if len(given) != 1:
             raise spec.error("", "needs exactly one of 'max' or 'min'")
         spec.done()
-        gates.append(Gate(metric=metric, phase=phase, endpoint=endpoint, max=bounds["max"], min=bounds["min"]))
+        gates.append(Gate(metric=metric, phase=phase, endpoint=endpoint, max=bounds["max"], min=bounds["min"],
+                          cause=cause))
     return gates
+
+
+def _server_settings(table: Table) -> dict[str, str]:
+    """PostgreSQL settings given at server start (so restart-only ones such as shared_buffers work too)."""
+    settings: dict[str, str] = {}
+    for name in list(table.raw):
+        if not SETTING_NAME.match(name):
+            raise table.error(name, "must be a PostgreSQL setting name (letters, digits and _)")
+        if name.lower() in HARNESS_SETTINGS:
+            raise table.error(name, "is set by the harness (it decides where the server listens and how its log "
+                              "reads back)")
+        value = table.value(name, (str, int, float, bool))
+        text = ("on" if value else "off") if isinstance(value, bool) else str(value)
+        if not text.strip() or "\n" in text or "\0" in text:
+            raise table.error(name, f"must be a one-line value, got {value!r:.60}")
+        settings[name.lower()] = text
+    table.done()
+    return settings
 
 
 def _contention(root: Table, phase_names: list[str]) -> list[Contention]:
     items = []
     for spec in root.tables("contention"):
         kind = spec.string("kind", choices=CONTENTION_KINDS)
-        table = spec.string("table")
+        table = spec.string("table", None)
+        query = spec.string("query", None)
+        if table is None and query is None:
+            raise spec.error("table", "missing (name the table to hold a lock on, or give the session's 'query')")
         phase = spec.string("phase", "upgrade" if "upgrade" in phase_names else MISSING)
         if phase not in phase_names:
             raise spec.error("phase", f"no phase {phase!r} in the timeline{did_you_mean(phase, phase_names)}")
         seconds = spec.number("seconds", 10.0, maximum=86_400)
+        lead_s = spec.number("lead_s", 0.0, minimum=0, positive=False, maximum=3600)
+        if lead_s >= seconds:
+            raise spec.error("lead_s", f"must be shorter than seconds ({seconds:g}): the session would end before "
+                             "the phase's first action")
         spec.done()
-        items.append(Contention(kind, table, phase, seconds))
+        items.append(Contention(kind, table, phase, seconds, query=query, lead_s=lead_s))
     return items

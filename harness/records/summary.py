@@ -15,6 +15,8 @@ from typing import Any, Literal
 from harness.records.run import ActionRecord, ContentionRecord, Lock, RollbackResult, Stop
 
 CONTRACT_VERSION = 1
+HELD_UP_MARGIN_MS = 200.0  # a request slower than its endpoint's baseline p99 by at least this much ...
+HELD_UP_FACTOR = 3.0  # ... and by at least this factor is held up (docs/gates.md)
 Verdict = Literal["pass", "fail"]
 
 
@@ -86,6 +88,10 @@ class StatementFigures:
     errors_by_endpoint: dict[str, int]
     lock_records: list[Lock] | None = None
     held_lock_records: list[Lock] | None = None
+    request_wait_ms: float = 0.0  # longest wait it caused to one of the service's backends
+    held_up_by_lock: int = 0  # requests that waited on a lock it caused (docs/gates.md)
+    held_up_slow: int = 0  # requests during it slower than their endpoint's baseline by the held-up margin
+    retried: bool = False  # a failed lock_timeout attempt that the runner retried
 
 
 @dataclass
@@ -99,6 +105,9 @@ class Offender:
     max_wait_ms: float
     added_p99_ms: float | None
     failed_requests: int
+    rank: int = 0  # 1 = the worst statement of its phase
+    held_up_by_lock: int = 0
+    held_up_slow: int = 0
 
 
 @dataclass
@@ -175,6 +184,51 @@ class UpgradeFigures:
     failed_requests: int
     p99_ms: float | None
     errors: int
+    retried_steps: int = 0  # failed lock_timeout attempts that were retried (not in failed_steps)
+
+
+@dataclass
+class CauseFigures:
+    """Requests of one phase (and endpoint; null: all) blamed on one cause: all, statements (they overlapped
+    a migration statement), swap (they overlapped a service swap, stopped to healthy), service (neither)."""
+
+    phase: str
+    cause: str
+    endpoint: str | None
+    seconds: float  # how long this cause's windows lasted within the phase
+    requests: int
+    errors: int
+    error_rate: float
+    rps: float
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+    held_up_requests: int
+    held_up_by_lock: int
+    held_up_slow: int
+
+
+@dataclass
+class WaitFigures:
+    """Distinct lock waits of one phase and cause, by whose wait it was: all, requests (the service's
+    backends), migration (the migration's own backends waiting for their locks)."""
+
+    phase: str
+    cause: str
+    whose: str
+    count: int
+    max_ms: float
+    total_ms: float
+
+
+@dataclass
+class HeldUpRule:
+    """When a request counts as held up: it waited on a lock the migration caused (seen by the lock sampler),
+    or it took at least `factor` times its endpoint's baseline p99 and at least `margin_ms` more than it."""
+
+    margin_ms: float = HELD_UP_MARGIN_MS
+    factor: float = HELD_UP_FACTOR
 
 
 @dataclass
@@ -187,6 +241,7 @@ class GateResult:
     limit: float
     observed: float | None
     passed: bool
+    cause: str | None = None
 
 
 @dataclass
@@ -241,6 +296,12 @@ class Summary:
     upgrades: list[UpgradeFigures] = field(default_factory=list)
     stopped: Stop | None = None
     reached_phase: str | None = None  # the last phase that started
+    migration_errors: int = 0  # failed migration steps (a lock_timeout attempt retried is not one)
+    migration_retries: int = 0  # failed lock_timeout attempts the runner retried
+    causes: list[CauseFigures] = field(default_factory=list)
+    waits: list[WaitFigures] = field(default_factory=list)
+    held_up_rule: HeldUpRule = field(default_factory=HeldUpRule)
+    default_gates: bool = False  # the plan had no [[gates]]: the default set was judged (docs/gates.md)
 
 
 def to_json(summary: Summary) -> dict[str, Any]:

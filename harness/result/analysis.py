@@ -23,6 +23,7 @@ from harness.records.summary import (
     StatementFigures,
     UpgradeFigures,
 )
+from harness.result import causes
 from harness.result.frames import Frames
 
 PERCENTILES = {"p50_ms": 50, "p95_ms": 95, "p99_ms": 99}
@@ -147,30 +148,39 @@ def statement_table(frames: Frames) -> list[StatementFigures]:
     step running when the wait began (one step per level: SQL steps and commands, and the statements traced
     inside a command), with the whole wait's length; the migration's own waits are its waited_ms. A wait that
     began up to BLAME_MARGIN_S before a step's recorded start is that step's (its backend stamped it first),
-    unless the step before was still running then. Held-up requests: requests that started
-    during the step and took longer than their endpoint's baseline p99 (only for steps that caused waits).
-    Added p99: p99 latency of the requests started during the step minus the baseline phase's p99."""
+    unless the step before was still running then. Held-up requests (result.causes): requests overlapping the
+    step that waited on a lock it caused, or were slower than their endpoint's baseline by the held-up margins
+    (by lock and slow are kept apart too). Added p99: p99 latency of the requests started during the step minus
+    the baseline phase's p99. A failed lock_timeout attempt followed by another attempt of it is `retried`."""
     names = phase_names(frames)
     steps = frames.statements[frames.statements["phase"].isin(names)]
     locks = frames.locks
-    involved = waits(locks[migration_lock_rows(locks, migration_pids(frames))]) if not locks.empty else waits(locks)
+    pids = migration_pids(frames)
+    involved_rows = migration_lock_rows(locks, pids) if not locks.empty else pd.Series(dtype=bool)
+    every_wait = causes.distinct_waits(locks, involved_rows, pids)
+    involved = every_wait[every_wait["involved"].astype(bool)] if len(every_wait) else every_wait
     requests = frames.requests
     baseline_name = names[0] if names else ""
-    bar = requests["name"].map(baseline_p99(requests, baseline_name)).fillna(np.inf)
+    slow = causes.slower_than_baseline(requests, baseline_name)
+    starts, ends = causes.request_spans(requests)
     baseline = requests[requests["phase"] == baseline_name]["latency_ms"]
     baseline_p99_ms = float(np.percentile(baseline, 99)) if len(baseline) else None
     txn_end = steps.groupby("txn")["ended"].max() if steps["txn"].notna().any() else pd.Series(dtype=float)
+    retried = _retried(steps)
     rows = []
     window_start = _blame_window_starts(steps)
     for step in steps.itertuples():
         ended = step.ended if pd.notna(step.ended) else step.started
         begun = involved[(involved["waitstart"] > window_start[step.Index]) & (involved["waitstart"] <= ended)]
         # a command has no backend of its own: the tool's backends are known by their application name
-        mine = begun["pid"] == step.pid if pd.notna(step.pid) else begun["application"] == MIGRATION_APPLICATION
+        mine = begun["pid"] == step.pid if pd.notna(step.pid) else begun["application_name"] == MIGRATION_APPLICATION
         others, own = begun[~mine], begun[mine]
+        of_requests = others[others["whose"] == "requests"]
         started_during = (requests["start"] >= step.started) & (requests["start"] <= ended)
-        held_up = started_during & (requests["latency_ms"] > bar) if len(others) else started_during & False
-        failed = started_during & requests["error"].notna()
+        overlap = (starts <= ended) & (ends >= step.started)
+        by_lock = causes.waited_on_migration(requests, of_requests) & overlap
+        slow_during = slow & overlap
+        failed = pd.Series(overlap, index=requests.index) & requests["error"].notna()
         during = requests.loc[started_during, "latency_ms"]
         p99_during = float(np.percentile(during, 99)) if len(during) else None
         held_until = txn_end.get(step.txn, ended) if pd.notna(step.txn) else ended
@@ -189,13 +199,16 @@ def statement_table(frames: Frames) -> list[StatementFigures]:
             blocked_backends=int(others["pid"].nunique()),
             max_wait_ms=float(others["waiting_s"].max() * 1000) if len(others) else 0.0,
             waited_ms=float(own["waiting_s"].max() * 1000) if len(own) else 0.0,
-            blocked_requests=int(held_up.sum()),
+            blocked_requests=int((by_lock | slow_during).sum()),
             failed_requests=int(failed.sum()),
             p99_during_ms=p99_during,
             added_p99_ms=p99_during - baseline_p99_ms if p99_during is not None and baseline_p99_ms else None,
             errors_by_sqlstate=_counts(requests.loc[failed, "sqlstate"].fillna("http")),
             errors_by_endpoint=_counts(requests.loc[failed, "name"]),
             lock_records=taken, held_lock_records=held,
+            request_wait_ms=float(of_requests["waiting_s"].max() * 1000) if len(of_requests) else 0.0,
+            held_up_by_lock=int(by_lock.sum()), held_up_slow=int(slow_during.sum()),
+            retried=bool(retried.get(step.Index, False)),
         ))
     return sorted(rows, key=lambda r: (r.seq, r.started))
 
@@ -216,6 +229,30 @@ def _blame_window_starts(steps: pd.DataFrame) -> dict[Any, float]:
     return starts
 
 
+def _retried(steps: pd.DataFrame) -> dict[Any, bool]:
+    """Index -> True for each failed step that a later attempt of the same statement followed (the runner
+    retries a unit after a lock timeout: same phase, file and place in it, a higher attempt number)."""
+    flags: dict[Any, bool] = {}
+    own = steps[(steps["origin"] != "traced") & steps["error"].notna()]
+    for index, step in own.iterrows():
+        later = steps[(steps["phase"] == step["phase"]) & (steps["source"] == step["source"])
+                      & (steps["version"] == step["version"]) & (steps["attempt"] > step["attempt"])
+                      & (steps["seq"] > step["seq"])]
+        flags[index] = bool(len(later))
+    return flags
+
+
+def migration_errors(statements: list[StatementFigures], phase: str | None = None) -> int:
+    """Failed migration steps (of `phase`, when given): a lock_timeout attempt that was retried is not one."""
+    return sum(1 for s in statements if s.error and not s.retried and s.origin != "traced"
+               and phase in (None, s.phase))
+
+
+def migration_retries(statements: list[StatementFigures], phase: str | None = None) -> int:
+    """Failed lock_timeout attempts the runner retried (of `phase`, when given)."""
+    return sum(1 for s in statements if s.error and s.retried and phase in (None, s.phase))
+
+
 def error_table(frames: Frames) -> list[ErrorGroup]:
     """Failed requests per phase, endpoint and SQLSTATE (from the response body; "http" when none given)."""
     order = {name: i for i, name in enumerate(phase_names(frames))}
@@ -232,12 +269,23 @@ def error_table(frames: Frames) -> list[ErrorGroup]:
 
 
 def top_offenders(statements: list[StatementFigures], limit: int = 5) -> list[Offender]:
-    """The statements that hurt traffic most: held-up requests, then longest wait, then failed requests."""
+    """The statements that hurt traffic most, ranked within each phase (held-up requests, then the longest
+    wait, then failed requests), at most `limit` per phase; the phases that migrate up come first (the
+    upgrade), then the others (the rollback), each group in timeline order."""
     hurting = [s for s in statements if s.blocked_requests or s.max_wait_ms or s.failed_requests]
-    ranked = sorted(hurting, key=lambda s: (s.blocked_requests, s.max_wait_ms, s.failed_requests), reverse=True)
-    return [Offender(phase=s.phase, seq=s.seq, sql=s.sql, blocked_requests=s.blocked_requests,
-                     max_wait_ms=s.max_wait_ms, added_p99_ms=s.added_p99_ms, failed_requests=s.failed_requests)
-            for s in ranked[:limit]]
+    order: dict[str, int] = {}
+    for s in sorted(statements, key=lambda s: (s.direction != "up", s.started)):
+        order.setdefault(s.phase, len(order))
+    offenders: list[Offender] = []
+    for phase in sorted({s.phase for s in hurting}, key=lambda p: order[p]):
+        ranked = sorted((s for s in hurting if s.phase == phase),
+                        key=lambda s: (s.blocked_requests, s.max_wait_ms, s.failed_requests), reverse=True)
+        offenders += [Offender(phase=s.phase, seq=s.seq, sql=s.sql, blocked_requests=s.blocked_requests,
+                               max_wait_ms=s.max_wait_ms, added_p99_ms=s.added_p99_ms,
+                               failed_requests=s.failed_requests, rank=rank, held_up_by_lock=s.held_up_by_lock,
+                               held_up_slow=s.held_up_slow)
+                      for rank, s in enumerate(ranked[:limit], start=1)]
+    return offenders
 
 
 def upgrade_table(statements: list[StatementFigures], phases: list[PhaseFigures]) -> list[UpgradeFigures]:
@@ -250,11 +298,12 @@ def upgrade_table(statements: list[StatementFigures], phases: list[PhaseFigures]
             continue
         rows.append(UpgradeFigures(
             phase=phase.name, direction=steps[0].direction, steps=len(steps),
-            failed_steps=sum(1 for s in steps if s.error), duration_ms=sum(s.duration_ms or 0.0 for s in steps),
+            failed_steps=migration_errors(steps), duration_ms=sum(s.duration_ms or 0.0 for s in steps),
             max_wait_ms=max((s.max_wait_ms for s in statements if s.phase == phase.name), default=0.0),
             blocked_requests=sum(s.blocked_requests for s in steps),
             failed_requests=sum(s.failed_requests for s in steps),
-            p99_ms=by_phase[phase.name].p99_ms, errors=by_phase[phase.name].errors))
+            p99_ms=by_phase[phase.name].p99_ms, errors=by_phase[phase.name].errors,
+            retried_steps=migration_retries(steps)))
     return rows
 
 

@@ -7,12 +7,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
+
 from harness.core.streams import read_json_lines
 from harness.inject.contention import STREAM as CONTENTION_STREAM
 from harness.plan import Plan
 from harness.records.run import ActionRecord, ContentionRecord, RollbackResult, Stop
-from harness.records.summary import LoadSettings, Summary, SwapFigures, TimelineEntry
-from harness.result import analysis
+from harness.records.summary import CauseFigures, LoadSettings, Summary, SwapFigures, TimelineEntry, WaitFigures
+from harness.result import analysis, causes
 from harness.result.frames import Frames, load_frames
 from harness.result.lint_check import check_statements
 from harness.rundir import RUN_LOG, RunDir
@@ -77,6 +79,7 @@ def build_summary(plan: Plan, run: RunDir) -> tuple[Summary, Frames]:
         safe=False, checked=False, error=None if any(a.name == "revert" for p in plan.timeline for a in p.actions)
         else "the timeline has no revert")
     contention = [ContentionRecord(**row) for row in read_json_lines(run.stream(CONTENTION_STREAM))]
+    by_cause, waits = blame(frames, facts.swaps)
     summary = Summary(
         scenario=plan.scenario, from_version=plan.from_version, to_version=plan.to_version,
         environment=facts.environment, verdict="fail", exit_code=1,
@@ -108,5 +111,28 @@ def build_summary(plan: Plan, run: RunDir) -> tuple[Summary, Frames]:
         upgrades=analysis.upgrade_table(statements, phases),
         stopped=facts.stop,
         reached_phase=phases[-1].name if phases else None,
+        migration_errors=analysis.migration_errors(statements),
+        migration_retries=analysis.migration_retries(statements),
+        causes=by_cause,
+        waits=waits,
+        held_up_rule=causes.HELD_UP_RULE,
+        default_gates=plan.default_gates,
     )
     return summary, frames
+
+
+def blame(frames: Frames, swaps: list[SwapFigures]) -> tuple[list[CauseFigures], list[WaitFigures]]:
+    """Requests and lock waits of the timeline's phases by cause (result.causes), as gates read them."""
+    names = analysis.phase_names(frames)
+    steps = frames.statements[frames.statements["phase"].isin(names)]
+    statement_windows, swap_windows = causes.statement_windows(steps), causes.swap_windows(swaps)
+    requests = frames.requests
+    pids = analysis.migration_pids(frames)
+    involved = analysis.migration_lock_rows(frames.locks, pids) if not frames.locks.empty else None
+    waits = causes.distinct_waits(frames.locks, involved if involved is not None else pd.Series(dtype=bool), pids)
+    by_lock = causes.waited_on_migration(requests, waits)
+    slow = causes.slower_than_baseline(requests, names[0] if names else "")
+    request_causes = causes.request_causes(requests, statement_windows, swap_windows)
+    by_cause = causes.cause_table(requests, request_causes, by_lock, slow, frames.phases, statement_windows,
+                                  swap_windows)
+    return by_cause, causes.wait_table(waits, causes.wait_causes(waits, swap_windows), names)

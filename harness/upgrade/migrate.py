@@ -22,7 +22,8 @@ class Applied:
 
 
 class Migrator:
-    """Verbs: apply(releases, phase) runs their up migrations; revert(phase) runs the downs of what applied."""
+    """Verbs: apply(releases, phase) runs their up migrations (all, or the next few); pending(releases) says
+    which are left; revert(phase) runs the downs of what applied."""
 
     def __init__(self, plan: Plan, database: Database, stream: JsonLines, log_path: Path, run_id: str,
                  events: Events, report: Report) -> None:
@@ -38,19 +39,34 @@ class Migrator:
         self.stream.write(step.row())
         self.events.step_recorded.fire(step=step)
 
-    def apply(self, releases: list[Release], phase: str) -> None:
-        """Up-migrate each release in order. Raises MigrationError on the first failure."""
+    def pending(self, releases: list[Release]) -> list[Applied]:
+        """The units `apply` would run for `releases`, in order, without those already applied: one per SQL
+        file, one per migration command."""
+        units: list[Applied] = []
         for release in releases:
             migrations = release.migrations
             if isinstance(migrations, SqlMigrations):
-                for path in migration_files(migrations.dir, "up"):
-                    self._sql(path, release, phase, "up")
-                    self.applied.append(Applied(release, path))
+                units += [Applied(release, path) for path in migration_files(migrations.dir, "up")]
+            elif isinstance(migrations, CommandMigrations):
+                units.append(Applied(release, None))
+        return [unit for unit in units if unit not in self.applied]
+
+    def apply(self, releases: list[Release], phase: str, limit: int | None = None) -> int:
+        """Up-migrate each release in order (only the first `limit` pending units when given); returns how
+        many units ran. Raises MigrationError on the first failure."""
+        todo = self.pending(releases)
+        todo = todo if limit is None else todo[:limit]
+        for unit in todo:
+            release, migrations = unit.release, unit.release.migrations
+            if unit.up_file is not None:
+                self._sql(unit.up_file, release, phase, "up")
+                self.applied.append(unit)
             elif isinstance(migrations, CommandMigrations):
                 # A tool may have applied part of its revisions before failing: its down command reverts them.
-                self.applied.append(Applied(release, None))
+                self.applied.append(unit)
                 self.seq = self.command.run(migrations.up, migrations.cwd, placeholders(self.plan, release),
                                             phase, release.version, "up", self.seq)
+        return len(todo)
 
     def revert(self, phase: str) -> None:
         """Down-migrate everything `apply` applied, newest first. Raises MigrationError on the first failure."""

@@ -20,9 +20,10 @@ STOP_EXIT_CODES = {"interrupted": EXIT_INTERRUPTED, "environment": EXIT_ENVIRONM
                    "crash": EXIT_HARNESS_ERROR}
 
 
-def judge(plan: Plan, summary: Summary) -> Summary:
-    """The summary with its gates evaluated, its verdict and exit code decided."""
-    gates = evaluate(plan.gates, summary)
+def judge(plan: Plan, summary: Summary, phase: str | None = None) -> Summary:
+    """The summary with its gates evaluated, its verdict and exit code decided; with `phase`, as if the run
+    were that phase alone (gates of other phases left out, the others limited to it: verify.gates)."""
+    gates = evaluate(plan.gates, summary, phase)
     if summary.stopped is not None:
         return replace(summary, gates=gates, verdict="fail", exit_code=STOP_EXIT_CODES[summary.stopped.kind])
     passed = all(g.passed for g in gates)
