@@ -51,6 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "print the verdict and exit with its code, writing nothing")
     lint = commands.add_parser("lint", help="lint migrations statically (exit 1 when a dangerous one is found)")
     lint.add_argument("path", type=Path, help="a SQL file, a migrations directory, or a scenario")
+    facts = lint.add_mutually_exclusive_group()
+    facts.add_argument("--dsn", metavar="URL", help="read table facts (sizes, types, what is used) from this "
+                       "loopback database: read-only; the password is never printed")
+    facts.add_argument("--plan", metavar="PLAN", help="read table facts from the plan's seeded database (built in "
+                       "a throwaway local PostgreSQL, then removed); its runner's lock_timeout counts too")
+    facts.add_argument("--facts", metavar="FILE", type=Path, help="table facts a rehearsal wrote: "
+                       "RUN_DIR/streams/table_facts.json, or the run directory")
     return parser
 
 
@@ -189,20 +196,42 @@ def _report(args: argparse.Namespace) -> int:
 
 def _lint(args: argparse.Namespace) -> int:
     from harness.lint import format_findings, has_danger, lint_path  # noqa: I001 - pglast loads only for lint
+    from harness.lint.context import LintContext
 
     path: Path = args.path
-    covered = _sql_dirs_with_lock_timeout(path)
-    findings = [f for f in lint_path(path) if not (
-        f.rule == "missing-lock-timeout" and f.file and Path(f.file).resolve().parent in covered)]
+    plan = load_plan(args.plan) if args.plan else load_plan(path) if (path / "rehearsal.toml").is_file() else None
+    facts = _lint_facts(args, plan)
+    covered = _sql_dirs_with_lock_timeout(plan)
+    if facts is None:
+        print("no table facts (give --dsn, --plan or --facts): sizes unknown, so every rewrite, scan and index "
+              "build of an existing table counts as dangerous")
+    else:
+        hot = sum(1 for t in facts.tables.values() if t.touched)
+        print(f"table facts: {facts.source}: {len(facts.tables)} tables"
+              + (f", {hot} used by the load ({facts.touched_source})" if facts.touched_source else
+                 ", what the load uses is not known"))
+    findings = lint_path(path, lambda file: LintContext(facts, file.resolve().parent in covered))
     print(format_findings(findings) if findings else f"{path}: no dangerous statement found")
     return 1 if has_danger(findings) else 0
 
 
-def _sql_dirs_with_lock_timeout(path: Path) -> set[Path]:
-    """Migration directories that the scenario's plan runs with a lock_timeout (the runner sets it)."""
-    if not (path / "rehearsal.toml").is_file():
+def _lint_facts(args: argparse.Namespace, plan: Plan | None) -> Any:
+    """The table facts the lint was given (lint.facts.Facts), or None."""
+    from harness import facts_source
+
+    if args.dsn:
+        return facts_source.facts_from_dsn(args.dsn)
+    if args.facts:
+        return facts_source.load_facts(args.facts)
+    if args.plan and plan is not None:
+        return facts_source.facts_from_plan(plan)
+    return None
+
+
+def _sql_dirs_with_lock_timeout(plan: Plan | None) -> set[Path]:
+    """Migration directories that the plan runs with a lock_timeout (the runner sets it)."""
+    if plan is None:
         return set()
-    plan = load_plan(path)
     return {r.migrations.dir for r in plan.releases.values()
             if isinstance(r.migrations, SqlMigrations) and r.migrations.options.lock_timeout_ms}
 
