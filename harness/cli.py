@@ -210,7 +210,10 @@ def _lint(args: argparse.Namespace) -> int:
         print(f"table facts: {facts.source}: {len(facts.tables)} tables"
               + (f", {hot} used by the load ({facts.touched_source})" if facts.touched_source else
                  ", what the load uses is not known"))
-    findings = lint_path(path, lambda file: LintContext(facts, file.resolve().parent in covered))
+    # a scenario: its releases' migrations, each directory read in the order its files run
+    targets = _migration_dirs(plan) if plan is not None and (path / "rehearsal.toml").is_file() else [path]
+    findings = [f for target in targets
+                for f in lint_path(target, lambda file: LintContext(facts, file.resolve().parent in covered))]
     print(format_findings(findings) if findings else f"{path}: no dangerous statement found")
     return 1 if has_danger(findings) else 0
 
@@ -226,6 +229,12 @@ def _lint_facts(args: argparse.Namespace, plan: Plan | None) -> Any:
     if args.plan and plan is not None:
         return facts_source.facts_from_plan(plan)
     return None
+
+
+def _migration_dirs(plan: Plan) -> list[Path]:
+    """The SQL migration directories of a plan's releases, in the order the plan names them."""
+    dirs = [r.migrations.dir for r in plan.releases.values() if isinstance(r.migrations, SqlMigrations)]
+    return list(dict.fromkeys(dirs))
 
 
 def _sql_dirs_with_lock_timeout(plan: Plan | None) -> set[Path]:

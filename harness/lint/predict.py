@@ -124,16 +124,24 @@ def predict_sql(sql: str, facts: Facts | None = None) -> list[StatementPredictio
     return [statement.prediction for statement in analyze_sql(sql, facts)]
 
 
-def analyze_sql(sql: str, facts: Facts | None = None) -> list[Statement]:
+def known_schema(facts: Facts | None = None) -> _Schema:
+    """What is known of the schema before a file: the table facts' (none without them). Given to analyze_sql
+    file after file, it carries what each file did to the next (a release's migrations, in order)."""
+    return _Schema.known(facts)
+
+
+def analyze_sql(sql: str, facts: Facts | None = None, schema: _Schema | None = None) -> list[Statement]:
     """Parse a SQL text and predict each statement, keeping what the rules need; raises SqlSyntaxError.
-    Table facts (lint.facts) tell what the file does not: column types, the table of an index, its keys."""
+    Table facts (lint.facts) tell what the file does not: column types, the table of an index, its keys;
+    `schema` (known_schema) is what earlier files did, updated in place with what this one does."""
     try:
         raw_statements = pglast.parse_sql(sql)
     except pglast.parser.ParseError as error:
         message, offset = error.args[0], (error.args[1] if len(error.args) > 1 else 0)
         line, column = _position(sql, max(offset, 0))
         raise SqlSyntaxError(str(message), line, column) from None
-    schema, result = _Schema.known(facts), []
+    schema = schema if schema is not None else _Schema.known(facts)
+    result: list[Statement] = []
     transaction: int | None = None
     transactions = 0
     for index, raw in enumerate(raw_statements):

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness.lint.context import NO_CONTEXT, LintContext
 from harness.lint.duration import Estimate, estimate
-from harness.lint.predict import LintInputError, SqlSyntaxError, analyze_sql
+from harness.lint.predict import LintInputError, SqlSyntaxError, analyze_sql, known_schema
 from harness.lint.rules import (
     Hit,
     Rule,
@@ -63,10 +64,12 @@ def severity_of(rule: Rule, hit: Hit, context: LintContext) -> tuple[Severity, E
     return severity, found
 
 
-def lint_sql(sql: str, file: str | None = None, context: LintContext = NO_CONTEXT) -> list[Finding]:
-    """Findings for one SQL text (a migration file's content), in statement order."""
+def lint_sql(sql: str, file: str | None = None, context: LintContext = NO_CONTEXT,
+             schema: Any = None) -> list[Finding]:
+    """Findings for one SQL text (a migration file's content), in statement order; `schema`
+    (lint.predict.known_schema) carries what earlier files of the same migrations did."""
     try:
-        statements = analyze_sql(sql, context.facts)
+        statements = analyze_sql(sql, context.facts, schema)
     except SqlSyntaxError as error:
         raise SqlSyntaxError(error.message, error.line, error.column, file or "<sql>") from None
     findings = []
@@ -95,8 +98,10 @@ def sql_files(path: Path) -> list[Path]:
 
 def lint_path(path: Path, context_of: Callable[[Path], LintContext] | None = None) -> list[Finding]:
     """Findings for a .sql file, a directory of .sql files (recursive), or a scenario dir (its releases/);
-    `context_of(file)` says what is known beyond each file's SQL (default: nothing)."""
+    `context_of(file)` says what is known beyond each file's SQL (default: nothing). The up-migrations of one
+    directory are read as the sequence they run in: an index an earlier one creates is known to a later one."""
     findings: list[Finding] = []
+    carried: dict[Path, Any] = {}
     for file in sql_files(Path(path)):
         try:
             text = file.read_text(encoding="utf-8")
@@ -104,7 +109,10 @@ def lint_path(path: Path, context_of: Callable[[Path], LintContext] | None = Non
             raise LintInputError(file, f"not UTF-8 text (byte {error.start})") from None
         except OSError as error:
             raise LintInputError(file, error.strerror or str(error)) from None
-        findings += lint_sql(text, str(file), context_of(file) if context_of is not None else NO_CONTEXT)
+        context = context_of(file) if context_of is not None else NO_CONTEXT
+        schema = carried.setdefault(file.parent, known_schema(context.facts)) if file.name.endswith(".up.sql") \
+            else None
+        findings += lint_sql(text, str(file), context, schema)
     return findings
 
 
