@@ -54,8 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     facts = lint.add_mutually_exclusive_group()
     facts.add_argument("--dsn", metavar="URL", help="read table facts (sizes, types, what is used) from this "
                        "loopback database: read-only; the password is never printed")
-    facts.add_argument("--plan", metavar="PLAN", help="read table facts from the plan's seeded database (built in "
-                       "a throwaway local PostgreSQL, then removed); its runner's lock_timeout counts too")
+    lint.add_argument("--plan", metavar="PLAN", help="the plan the migrations run with: its runner's lock_timeout "
+                      "counts, and without --dsn or --facts the table facts come from its seeded database (built in "
+                      "a throwaway local PostgreSQL, then removed)")
     facts.add_argument("--facts", metavar="FILE", type=Path, help="table facts a rehearsal wrote: "
                        "RUN_DIR/streams/table_facts.json, or the run directory")
     return parser
@@ -215,6 +216,10 @@ def _lint(args: argparse.Namespace) -> int:
     findings = [f for target in targets
                 for f in lint_path(target, lambda file: LintContext(facts, file.resolve().parent in covered))]
     print(format_findings(findings) if findings else f"{path}: no dangerous statement found")
+    if findings:
+        dangers = sum(1 for f in findings if f.severity == "danger")
+        print(f"{dangers} danger{'s' if dangers != 1 else ''}, {len(findings) - dangers} "
+              f"warning{'s' if len(findings) - dangers != 1 else ''}")
     return 1 if has_danger(findings) else 0
 
 

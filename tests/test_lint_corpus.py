@@ -147,6 +147,8 @@ def test_lint_cli_with_the_rehearsals_facts(corpus) -> None:
         assert result.stdout.startswith("table facts: rehearsal"), result.stdout
     assert codes == {"harmless": 1, "blocking": 1}, "without the plan, the runner's lock_timeout is not known"
     _, run_dir, scenario, _ = corpus["harmless"]
-    with_plan = subprocess.run([sys.executable, "-m", "harness.cli", "lint", str(scenario), "--facts", str(run_dir)],
-                               cwd=REPO, capture_output=True, text=True, timeout=60)
+    with_plan = subprocess.run([sys.executable, "-m", "harness.cli", "lint", str(scenario / "corpus"), "--facts",
+                                str(run_dir), "--plan", str(scenario)], cwd=REPO, capture_output=True, text=True,
+                               timeout=60)
     assert with_plan.returncode == 0, with_plan.stdout
+    assert with_plan.stdout.rstrip().splitlines()[-1].startswith("0 dangers, "), with_plan.stdout
