@@ -1,4 +1,4 @@
-"""The lint corpus: migration statements on a big table (1M rows, about 110 MB with its indexes) and a small
+"""The lint corpus: migration statements on a big table (1.5M rows, about 170 MB with its indexes) and a small
 one (100 rows), of the kinds that matter under load: rewrites, constraints, backfills, index builds and drops,
 type changes, SET NOT NULL, whole-table writes, and the lock-queue trap (an instant ALTER with no lock_timeout
 behind an open transaction).
@@ -61,12 +61,12 @@ HARMLESS = _entries("harmless", [
 BLOCKING = _entries("blocking", [
     ("type-change", "ALTER TABLE big ALTER COLUMN v TYPE bigint;", "big"),
     ("update-unbatched", "UPDATE big SET v = v + 1 WHERE v < 30000;", "big"),
-    ("backfill-in-ddl", "BEGIN;\nALTER TABLE big ADD COLUMN b2 int;\nUPDATE big SET b2 = 0 WHERE id <= 100000;\n"
+    ("backfill-in-ddl", "BEGIN;\nALTER TABLE big ADD COLUMN b2 int;\nUPDATE big SET b2 = 0 WHERE id <= 300000;\n"
                         "COMMIT;", "big"),
     ("volatile-default", "ALTER TABLE big ADD COLUMN b1 timestamptz DEFAULT clock_timestamp();", "big"),
     ("vacuum-full", "VACUUM FULL big;", "big"),
     ("create-index", "CREATE INDEX big_name_idx ON big (name, note);", "big"),
-    ("add-unique", "ALTER TABLE big ADD CONSTRAINT big_name_key UNIQUE (name);", "big"),
+    ("add-unique", "ALTER TABLE big ADD CONSTRAINT big_name_key UNIQUE (name, note);", "big"),
     ("lock-queue-trap", "SET lock_timeout = 0;\nALTER TABLE big ADD COLUMN b3 int;", "big", True),
 ])
 CORPUS = HARMLESS + BLOCKING

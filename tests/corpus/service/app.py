@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import psycopg
 from psycopg_pool import ConnectionPool
 
-BIG_ROWS = int(os.environ.get("BIG_ROWS", "1000000"))
+BIG_ROWS = int(os.environ.get("BIG_ROWS", "1500000"))
 SMALL_ROWS = 100
 POOL = ConnectionPool(os.environ["DATABASE_URL"], min_size=4, max_size=24, open=True,
                       kwargs={"autocommit": True, "application_name": "corpus-app", "prepare_threshold": None})
