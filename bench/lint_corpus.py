@@ -19,10 +19,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.lint.duration import estimate  # noqa: E402
-from harness.lint.facts import load_facts  # noqa: E402
-from harness.lint.predict import analyze_sql  # noqa: E402
-from harness.lint.rules import statement_works  # noqa: E402
 from tests.corpus.run import agreement, judge_corpus, rehearse, table, write_scenario  # noqa: E402
 from tests.corpus.statements import BLOCKING, HARMLESS  # noqa: E402
 
@@ -63,15 +59,14 @@ def main() -> int:
 
 
 def _durations(run_dir: Path, rows: list) -> list[tuple[str, float, str]]:
-    """Per statement: how long its steps took, against the lint's estimate of its work."""
-    facts = load_facts(run_dir)
+    """Per statement: how long its steps took, against the lint's own estimate (of its first finding that has
+    one; none: nothing it does holds a blocking lock for long)."""
     steps = [json.loads(line) for line in (run_dir / "streams" / "statements.jsonl").read_text().splitlines()]
     found = []
     for row in rows:
         measured = sum(s["duration_ms"] or 0 for s in steps if s["phase"] == row.phase and not s.get("error"))
-        works = [w for statement in analyze_sql(row.entry.sql, facts) for w in statement_works(statement)]
-        guess = estimate(works, facts)
-        found.append((row.phase, measured, guess.describe() if guess else "-"))
+        estimates = [e for e in row.estimates if e]
+        found.append((row.phase, measured, estimates[0] if estimates else "-"))
     return found
 
 

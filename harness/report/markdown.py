@@ -135,7 +135,8 @@ def _result(statement: StatementFigures) -> str:
 def _causes(s: Summary) -> list[str]:
     """Per phase, requests and waits by what they are blamed on (only phases where a migration or a swap ran)."""
     blamed = {r.phase for r in s.causes if r.cause in ("statements", "swap") and r.endpoint is None and r.requests}
-    rows = [r for r in s.causes if r.endpoint is None and r.cause != "all" and r.phase in blamed]
+    rows = [r for r in s.causes if r.endpoint is None and r.cause != "all" and r.phase in blamed
+            and (r.requests or r.seconds)]
     if not rows:
         return []
     waits = {(w.phase, w.cause): w for w in s.waits if w.whose == "requests"}

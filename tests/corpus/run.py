@@ -95,6 +95,7 @@ class Judged:
     failed_steps: int
     retried_steps: int
     exit_code: int  # the rehearsal's verdict on its phase alone
+    estimates: list[str | None]  # the lint's duration estimate of each finding
 
 
 def phase_name(index: int, entry: Entry) -> str:
@@ -161,7 +162,8 @@ def judge_corpus(scenario: Path, run_dir: Path, entries: list[Entry]) -> list[Ju
             lint_rules=sorted({f.rule for f in findings if f.severity == "danger"}),
             rehearsal="blocking" if blocking else "harmless", truth="blocking" if truth else "harmless",
             max_wait_ms=max_wait, max_latency_ms=latency, failed_requests=failed_requests, failed_steps=failed_steps,
-            retried_steps=sum(1 for s in figures if s.retried), exit_code=judge(plan, summary, phase).exit_code))
+            retried_steps=sum(1 for s in figures if s.retried), exit_code=judge(plan, summary, phase).exit_code,
+            estimates=[f.estimate for f in findings]))
     return judged
 
 

@@ -6,7 +6,7 @@ from locust import FastHttpUser, between, task
 
 
 class CorpusUser(FastHttpUser):
-    wait_time = between(0.01, 0.03)
+    wait_time = between(0.02, 0.06)
 
     @task(3)
     def read_big(self) -> None:
