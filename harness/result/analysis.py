@@ -129,12 +129,6 @@ def longest_chain(locks: pd.DataFrame) -> list[ChainLink]:
     return links
 
 
-def baseline_p99(requests: pd.DataFrame, baseline: str) -> dict[str, float]:
-    """Per endpoint, the baseline phase's p99 latency: the bar a request must exceed to count as held up."""
-    reference = requests[requests["phase"] == baseline]
-    return {name: float(np.percentile(g["latency_ms"], 99)) for name, g in reference.groupby("name")}
-
-
 def migration_pids(frames: Frames) -> set[int]:
     """Backends that ran migration statements (the SQL runner's and the traced tools')."""
     pids = frames.statements["pid"].dropna()
