@@ -1,4 +1,4 @@
-"""`rehearse`: run a rehearsal, check a plan, rebuild a report, lint migrations.
+"""`rehearse`: run a rehearsal, check a plan, rebuild a report, lint migrations, build/sign/preflight packages.
 
 Exit codes: 0 gates passed; 1 gates failed; 2 bad input (plan, package, arguments); 3 environment failure;
 4 the harness itself failed (one line, and the log with the traceback); 130 interrupted (Ctrl-C / SIGTERM),
@@ -8,6 +8,7 @@ after teardown and with what was recorded written out. Every failure ends here, 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import tempfile
@@ -26,8 +27,13 @@ from harness.core.errors import (
     EnvironmentFailure,
     InputError,
 )
+from harness.core.signals import held_signals
 from harness.core.streams import read_json_lines
+from harness.core.text import one_line
+from harness.package import cli as package_cli
 from harness.plan import ENVIRONMENT_KINDS, NETWORK_MODES, Plan, SqlMigrations, load_plan, parse_override
+from harness.plan.packages import PACKAGES_DIR, unpacked
+from harness.records.run import Stop
 from harness.rundir import RUN_LOG, RunDir
 
 
@@ -59,19 +65,26 @@ def build_parser() -> argparse.ArgumentParser:
                       "a throwaway local PostgreSQL, then removed)")
     facts.add_argument("--facts", metavar="FILE", type=Path, help="table facts a rehearsal wrote: "
                        "RUN_DIR/streams/table_facts.json, or the run directory")
+    package_cli.add_commands(commands)
+    commands.add_parser("cleanup", help="remove what dead runs left behind (processes, temp dirs, containers)")
     return parser
 
 
 def _plan_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("plan", help="scenario directory or its rehearsal.toml")
     command.add_argument("--env", choices=ENVIRONMENT_KINDS, help="where to run (default: the plan's, else auto)")
-    command.add_argument("--from", dest="from_version", help="version to upgrade from (default: the plan's)")
-    command.add_argument("--to", dest="to_version", help="version to upgrade to (default: the plan's)")
+    command.add_argument("--from", dest="from_version",
+                         help="version (or package: FILE.zip, DIR) to upgrade from (default: the plan's)")
+    command.add_argument("--to", dest="to_version",
+                         help="version (or package: FILE.zip, DIR) to upgrade to (default: the plan's)")
     command.add_argument("--network", choices=NETWORK_MODES, help="docker: container networking mode")
     command.add_argument("--postgres-image", metavar="TAG",
                          help="docker: PostgreSQL image (default: the plan's environment.postgres_image)")
     command.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                          help="override a plan value, e.g. --set load.users=10 --set seed.rows=50000 (repeatable)")
+    command.add_argument("--allow-targets", action="store_true",
+                         help="confirm the hosts of the plan's [targets] allow (a staging database the harness did "
+                              "not start); without it such a plan is refused")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,12 +121,13 @@ def _load(args: argparse.Namespace) -> Plan:
                        ("environment.kind", args.env), ("environment.network", args.network),
                        ("environment.postgres_image", args.postgres_image)):
         if value is not None:
-            overrides[key] = value
-    return load_plan(args.plan, overrides)
+            is_file = key.startswith("versions.") and Path(value).exists()  # a package, relative to here
+            overrides[key] = str(Path(value).resolve()) if is_file else value
+    return load_plan(args.plan, overrides, targets_confirmed=args.allow_targets)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from harness.report.write import write_report
+    from harness.report.write import mark_interrupted, write_report
     from harness.timeline.actions import compile_timeline
     from harness.timeline.run import rehearse
 
@@ -122,12 +136,21 @@ def _run(args: argparse.Namespace) -> int:
     print(f"rehearsal: {plan.scenario} {plan.from_version} -> {plan.to_version}", flush=True)
     outcome = rehearse(plan, phases, plan.environment, args.out, say=lambda line: print(line, flush=True))
     summary = None
-    if outcome.environment:  # an environment came up: there are streams to report on
-        try:
-            summary = write_report(plan, outcome.run)
-        except Exception as exc:  # noqa: BLE001 - the streams stay on disk; `rehearse report` can retry
-            print(f"rehearse: could not write the report ({type(exc).__name__}: {exc}); the raw streams are in "
-                  f"{outcome.run.path / 'streams'} (rehearse report {outcome.run.path})", file=sys.stderr)
+    stopped_by_input = outcome.stop is not None and outcome.stop.kind == "input"
+    if outcome.environment and not stopped_by_input:  # an environment came up: there are streams to report on
+        print("writing the report", flush=True)
+        with held_signals() as caught:  # a report cut short is worse than one that takes a second more
+            try:
+                summary = write_report(outcome.plan or plan, outcome.run)
+            except Exception as exc:  # noqa: BLE001 - the streams stay on disk; `rehearse report` can retry
+                print(f"rehearse: could not write the report ({type(exc).__name__}: {one_line(str(exc), 200)}); "
+                      f"the raw streams are in {outcome.run.path / 'streams'} (rehearse report {outcome.run.path})",
+                      file=sys.stderr)
+            if caught and outcome.stop is None:
+                outcome.stop = Stop("interrupted", "interrupted while the report was written")
+                if summary is not None:
+                    with contextlib.suppress(OSError):
+                        summary = mark_interrupted(outcome.plan or plan, outcome.run, summary, outcome.stop)
     stop = outcome.stop
     if stop is not None:
         message = {"interrupted": "interrupted; everything it started has been stopped",
@@ -147,9 +170,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def _print_verdict(summary: Any, run: RunDir | None) -> int:
     print(f"verdict: {summary.verdict.upper()}  (exit code {summary.exit_code})")
-    for gate in summary.gates:
-        if not gate.passed:
-            print(f"  failed gate: {gate.name}: observed {gate.observed}")
+    for failure in summary.failures:
+        print(f"  {'failed gate' if failure.kind == 'gate' else failure.kind.replace('_', ' ')}: "
+              f"{failure.message.removeprefix('gate ')}")
     if run is not None:
         print(f"report: {run.path / 'summary.md'}")
     return int(summary.exit_code)
@@ -178,9 +201,12 @@ def _report(args: argparse.Namespace) -> int:
     started = next((row for row in read_json_lines(run_dir / "streams" / RUN_LOG) if row.get("event") == "run"), None)
     if started is None or not started.get("plan"):
         raise InputError(run_dir, "", f"not a run directory (no streams/{RUN_LOG} naming its plan)")
-    plan = load_plan(started["plan"], started.get("overrides") or {})
+    plan = load_plan(started["plan"], started.get("overrides") or {}, targets_confirmed=True)  # starts nothing
+    if (run_dir / PACKAGES_DIR).is_dir():  # the copies the run made of its package releases
+        plan = unpacked(plan, run_dir, unpack=False)
     run = RunDir(run_dir, run_dir.name)
     if args.phase is None:
+        run.release_reserve()
         return _print_verdict(write_report(plan, run), run)
     from harness.plan.reader import did_you_mean
     from harness.result.build import build_summary
@@ -193,6 +219,21 @@ def _report(args: argparse.Namespace) -> int:
     judged = judge(plan, summary, phase=args.phase)
     print(f"phase {args.phase} alone:")
     return _print_verdict(judged, None)
+
+
+def _cleanup(_args: argparse.Namespace) -> int:
+    from harness.cleanup import remove_dead_runs, remove_stale_docker
+
+    removed = remove_dead_runs()
+    try:
+        removed += remove_stale_docker()
+    except Exception as exc:  # noqa: BLE001 - the local part is done; say why the docker part is not
+        print(f"rehearse: docker cleanup failed: {type(exc).__name__}: {one_line(str(exc), 160)}", file=sys.stderr)
+    for line in removed:
+        print(f"removed {line}")
+    if not removed:
+        print("nothing to clean up: no dead run left anything behind")
+    return 0
 
 
 def _lint(args: argparse.Namespace) -> int:
@@ -251,7 +292,7 @@ def _sql_dirs_with_lock_timeout(plan: Plan | None) -> set[Path]:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"run": _run, "check": _check, "report": _report,
-                                                             "lint": _lint}
+                                                             "lint": _lint, "cleanup": _cleanup, **package_cli.COMMANDS}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -6,6 +6,7 @@ from it (`rehearse report RUN_DIR`); run.jsonl there is the timeline's own log o
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 import time
@@ -17,6 +18,8 @@ from harness.core.streams import JsonLines
 from harness.plan import Plan
 
 RUN_LOG = "run.jsonl"
+RESERVE = ".reserve"  # space held back for the last facts and the report, should the disk fill up meanwhile
+RESERVE_BYTES = 2 * 1024 * 1024
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
 
 
@@ -29,7 +32,8 @@ class RunDir:
     def create(cls, plan: Plan, out: Path | None) -> RunDir:
         """A fresh directory under `out` named after scenario, versions, UTC time and a random suffix."""
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        name = _UNSAFE.sub("_", f"{plan.scenario}-{plan.from_version}-to-{plan.to_version}").strip("._") or "run"
+        name = _UNSAFE.sub("_", f"{plan.scenario}-{plan.from_version}-to-{plan.to_version}")
+        name = re.sub(r"\.{2,}", ".", name).strip("._") or "run"  # a plain name: never a path, never ".."
         base = (out if out is not None else Path.cwd() / "reports").resolve()
         base.mkdir(parents=True, exist_ok=True)
         while True:
@@ -42,7 +46,14 @@ class RunDir:
                 continue
         (path / "streams").mkdir()
         (path / "logs").mkdir()
-        return cls(path, run_id)
+        run = cls(path, run_id)
+        with contextlib.suppress(OSError), open(path / RESERVE, "wb") as reserve:
+            reserve.write(b"\0" * RESERVE_BYTES)
+        return run
+
+    def release_reserve(self) -> None:
+        """Give back the space held for the end of a run (the last facts, the report)."""
+        (self.path / RESERVE).unlink(missing_ok=True)
 
     def stream(self, name: str) -> Path:
         """Raw rows as recorded during the run (JSON lines or CSV), before they become frames."""
@@ -58,9 +69,10 @@ class RunLog:
     def __init__(self, run: RunDir) -> None:
         self.stream = JsonLines(run.stream(RUN_LOG))
 
-    def write(self, event: str, record: Any = None, **fields: Any) -> None:
+    def write(self, event: str, record: Any = None, **fields: Any) -> bool:
+        """Append one fact; False when it could not be written (a full disk)."""
         row = asdict(record) if is_dataclass(record) and not isinstance(record, type) else dict(record or {})
-        self.stream.write({"event": event, "at": time.time(), **row, **fields})
+        return self.stream.write({"event": event, "at": time.time(), **row, **fields})
 
     def close(self) -> None:
         self.stream.close()

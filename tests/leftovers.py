@@ -43,3 +43,43 @@ def wait_for_phase(out: Path, proc: subprocess.Popen, phase: str, timeout: float
         time.sleep(0.05)
     stderr = proc.stderr.read() if proc.poll() is not None and proc.stderr else ""
     raise AssertionError(f"the rehearsal never reached {phase}: {stderr}")
+
+
+def watchdogs_of(run_id: str) -> list[int]:
+    """Pids of live watchdog processes of the run (their registry path names the run id)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"harness.watchdog" in cmdline and run_id.encode() in cmdline:
+            found.append(int(proc.name))
+    return found
+
+
+def registry_of(run_id: str) -> Path | None:
+    """The run's registry file, while it exists (core.ownership)."""
+    from harness.core.ownership import registry_dir
+
+    path = registry_dir() / f"{run_id}.json"
+    return path if path.exists() else None
+
+
+def leftovers(run_id: str) -> dict[str, list]:
+    """Everything of the run still alive or on disk: empty lists when the run left nothing behind."""
+    registry = registry_of(run_id)
+    return {"processes": processes_of(run_id), "temp dirs": postgres_temp_dirs(run_id),
+            "watchdogs": watchdogs_of(run_id), "registry": [str(registry)] if registry else []}
+
+
+def wait_for_no_leftovers(run_id: str, timeout: float = 30) -> dict[str, list]:
+    """Poll until the run left nothing behind (a watchdog may still be at work); returns what is left."""
+    deadline = time.monotonic() + timeout
+    left = leftovers(run_id)
+    while any(left.values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = leftovers(run_id)
+    return {key: value for key, value in left.items() if value}

@@ -51,7 +51,7 @@ def test_the_doc_names_every_key_of_every_record() -> None:
 def test_the_checker_reports_missing_unknown_and_mistyped_keys() -> None:
     phase = {"name": "baseline", "started": 1.0, "ended": 2.0, "from_version": "1.0", "to_version": "1.0",
              "duration_s": 1.0, "requests": 3, "errors": 0, "error_rate": 0.0, "rps": 3.0, "p50_ms": None,
-             "p95_ms": 1, "p99_ms": 1.5, "max_ms": 2.0}
+             "p95_ms": 1, "p99_ms": 1.5, "max_ms": 2.0, "excluded_requests": 0}
     assert contract_problems(phase, contract.PhaseFigures, "phase") == []
     broken = dict(phase, requests="3", surprise=1)
     del broken["rps"]

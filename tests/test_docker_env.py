@@ -148,7 +148,10 @@ def test_lock_waits_are_attributed_to_the_2_0_backfill_and_rollback_is_judged(do
     upgrade_waits = locks[locks["phase"] == "upgrade"]
     assert (upgrade_waits["root_application"] == "rehearse-migrate").any(), "the migration was a root blocker"
     assert summary["rollback"]["checked"] and summary["rollback"]["schema_diff"] == []
-    assert summary["rollback"]["safe"] is True
+    assert summary["rollback"]["safe"] is False, "2.0's down-migration drops the currencies written meanwhile"
+    assert "public.orders.currency" in [d["name"] for d in summary["rollback"]["destroyed"]]
+    (ack,) = summary["rollback"]["acknowledged"]
+    assert ack["acknowledged"] > 0 and ack["lost_in_database"] == 0 and ack["checked_through_api"] > 0
     assert summary["downtime_s"] > 0 and len(summary["swaps"]) == 2
 
 

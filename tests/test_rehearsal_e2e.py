@@ -90,8 +90,24 @@ def test_lock_waits_are_attributed_to_the_2_0_statements(shop_run) -> None:
 def test_rollback_verdict_and_failing_gate(shop_run) -> None:
     result, run_dir = shop_run
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["rollback"]["checked"] and summary["rollback"]["schema_diff"] == []
-    assert summary["rollback"]["safe"] is True
+    rollback = summary["rollback"]
+    assert rollback["checked"] and rollback["schema_diff"] == []
+    assert rollback["safe"] is False, "2.0's down-migration drops orders.currency with the values written into it"
+    destroyed = next(d for d in rollback["destroyed"] if d["name"] == "public.orders.currency")
+    assert {d["name"] for d in rollback["destroyed"]} <= {"public.orders.currency", "public.feature_flags",
+                                                          "public.webhooks"}, "and the tables 2.0's down drops"
+    assert destroyed["name"] == "public.orders.currency" and destroyed["lost"] > 0
+    assert set(destroyed["values"]) <= {"USD", "GBP", "CHF"} and sum(destroyed["values"].values()) == destroyed["lost"]
+    assert destroyed["default"] == "'EUR'::text"
+    assert [r["check"] for r in rollback["reasons"]] == ["data_destroyed"]
+    assert "column public.orders.currency dropped with" in rollback["reasons"][0]["message"]
+    (ack,) = rollback["acknowledged"]
+    assert ack["acknowledged"] > 50 and ack["lost_in_database"] == 0 and ack["lost_through_api"] == 0
+    assert ack["checked_through_api"] == ack["acknowledged"] and ack["by_phase"].get("post_upgrade", 0) > 0
+    assert rollback["check_seconds"] > 0 and {w["name"] for w in summary["check_windows"]} == {
+        "before_upgrade", "after_upgrade", "before_rollback", "after_rollback"}
+    md = (run_dir / "summary.md").read_text()
+    assert "Rollback safe: **NO**" in md and "**data destroyed**" in md
     written_mid_upgrade = next(c for c in summary["rollback"]["data_changes"]
                                if c["table"] == "orders" and c["compared_with"] == "before_rollback")
     assert written_mid_upgrade["rows_before"] > next(
@@ -144,6 +160,11 @@ def test_safe_release_blocks_no_request_beyond_its_lock_timeout(tmp_path: Path) 
     assert all(s["error"] is None for s in upgrade)
     assert max(s["max_wait_ms"] for s in upgrade) <= 200, "2.1 runs its DDL with a 200 ms lock_timeout"
     assert next(g for g in summary["gates"] if g["metric"] == "lock_wait_max_ms")["passed"]
+    rollback = summary["rollback"]
+    assert rollback["checked"] and rollback["safe"], rollback["reasons"]
+    assert any(line.startswith("+ column public.orders.currency") for line in rollback["allowed_leftovers"]), \
+        "expand/contract: the column stays for 1.0 to ignore, declared by the release"
+    assert rollback["destroyed"] == [] and rollback["schema_diff"] == []
 
 
 @pytest.mark.slow

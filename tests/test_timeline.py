@@ -167,4 +167,7 @@ def test_both_upgrades_run_2_0_and_are_blamed_for_their_lock_waits(reupgrade_run
     assert "## Migration phases side by side" in md
     side_by_side = md.split("## Migration phases side by side")[1].split("##")[0]
     assert "| upgrade |" in side_by_side and "| reupgrade |" in side_by_side
-    assert summary["rollback"]["checked"] and summary["rollback"]["safe"], summary["rollback"]
+    rollback = summary["rollback"]
+    assert rollback["checked"] and not rollback["safe"]
+    assert [r["check"] for r in rollback["reasons"]] == ["data_destroyed"], "2.0's down-migration drops currency"
+    assert rollback["reupgrade"] == {"phase": "reupgrade", "clean": True, "errors": [], "schema_differences": []}

@@ -18,6 +18,10 @@ class Database:
         return (f"postgresql://{quote(self.user)}:{quote(self.password)}@{self.host}:{self.port}/"
                 f"{dbname or self.dbname}")
 
+    def dsn_without_password(self, dbname: str | None = None) -> str:
+        """The DSN for command lines and {dsn}: libpq and most drivers take the password from PGPASSWORD."""
+        return f"postgresql://{quote(self.user)}@{self.host}:{self.port}/{dbname or self.dbname}"
+
     def libpq_env(self, application_name: str | None = None) -> dict[str, str]:
         """PG* variables (and DATABASE_URL) for tools that read libpq's environment: psql, alembic, ..."""
         env = {"PGHOST": self.host, "PGPORT": str(self.port), "PGUSER": self.user,

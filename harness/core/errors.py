@@ -41,6 +41,10 @@ class SqlInputError(InputError):
     """A migration file that cannot be read or parsed."""
 
 
+class PackageError(InputError):
+    """A package that cannot be used: not a zip, no manifest, a bad manifest, an unsafe archive."""
+
+
 class EnvironmentFailure(RehearseError):
     """Something the rehearsal needs could not be started or reached (PostgreSQL, the service, Docker, Locust)."""
 

@@ -6,32 +6,55 @@ import json
 import os
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+WriteFailure = Callable[[Path, OSError], None]
+_write_failure_listeners: list[WriteFailure] = []
+
+
+def on_write_failure(listener: WriteFailure) -> Callable[[], None]:
+    """Call `listener(path, error)` whenever a stream cannot be written (a full disk); returns the unsubscribe."""
+    _write_failure_listeners.append(listener)
+    return lambda: _write_failure_listeners.remove(listener) if listener in _write_failure_listeners else None
+
 
 class JsonLines:
-    """Append-only JSON-lines file, flushed after every write; safe to write from several threads."""
+    """Append-only JSON-lines file; every write goes to the OS at once (one write call per batch of rows), so a
+    killed process loses nothing. Safe to write from several threads. A write that fails (disk full) is reported
+    to the on_write_failure listeners and the stream goes on (the next write may succeed)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._lock = threading.Lock()
 
-    def write(self, *rows: dict[str, Any]) -> None:
+    def write(self, *rows: dict[str, Any]) -> bool:
+        """Append `rows`; False when they could not be written."""
         if not rows:
-            return
-        text = "".join(json.dumps(row, default=str) + "\n" for row in rows)
+            return True
+        data = "".join(json.dumps(row, default=str) + "\n" for row in rows).encode("utf-8")
         with self._lock:
-            if self._file.closed:
-                return
-            self._file.write(text)
-            self._file.flush()
+            if self._fd is None:
+                return False
+            try:
+                written = os.write(self._fd, data)
+                while written < len(data):  # a short write: the rest, or the error that stopped it
+                    written += os.write(self._fd, data[written:])
+                return True
+            except OSError as exc:
+                error = exc
+        for listener in list(_write_failure_listeners):
+            listener(self.path, error)
+        return False
 
     def close(self) -> None:
         with self._lock:
-            self._file.close()
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
 
 
 def read_json_lines(path: Path) -> list[dict[str, Any]]:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 
+from harness.core import redaction
+
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
-_DSN_PASSWORD = re.compile(r"(postgres(?:ql)?://[^:/@\s]+:)[^@\s]+@")
+_SQL_PASSWORD = re.compile(r"(\bPASSWORD\s+E?)'(?:[^']|'')*'", re.I)
 
 
 def expand(template: str, values: dict[str, str]) -> str:
@@ -19,11 +21,14 @@ def placeholders_in(template: str) -> list[str]:
 
 
 def redact(text: str, *secrets: str) -> str:
-    """`text` with every secret replaced, and any DSN's password masked, for logs and messages."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return _DSN_PASSWORD.sub(r"\1***@", text)
+    """`text` with every secret replaced (these, the remembered ones, anything that looks like one: see
+    core.redaction), for logs and messages."""
+    return redaction.redact(text, *secrets)
+
+
+def redact_sql(sql: str) -> str:
+    """SQL as it may be recorded and shown: password literals (CREATE / ALTER ROLE ... PASSWORD '...') masked."""
+    return _SQL_PASSWORD.sub(r"\1'***'", sql)
 
 
 def one_line(text: str, limit: int = 300) -> str:

@@ -27,6 +27,7 @@ from testcontainers.core.network import Network
 from harness.core.database import Database
 from harness.core.errors import EnvironmentFailure
 from harness.core.text import redact
+from harness.environments.base import OTHER_START_INDEX
 from harness.environments.docker_cleanup import owner_labels, remove_run, remove_stale
 from harness.environments.docker_database import DockerDatabase
 from harness.environments.docker_engine import (
@@ -59,6 +60,7 @@ class DockerEnvironment:
         self.network: Network | None = None
         self.database: DockerDatabase | None = None
         self.service: DockerService | None = None
+        self.other: DockerService | None = None
         self.client: DockerClient | None = None
         if (missing := _missing_image(plan)) is not None:
             raise EnvironmentFailure(f"{missing}: set it to an image whose CMD starts the service, "
@@ -102,7 +104,27 @@ class DockerEnvironment:
         self.service = DockerService(self.plan, self.database.for_containers(), network=self.network, client=client,
                                      name=f"rehearse-{self.run_id}-service", labels=self.labels,
                                      run_dir=self.run_dir, event=self.event)
+        self.other = DockerService(self.plan, self.database.for_containers(), network=self.network, client=client,
+                                   name=f"rehearse-{self.run_id}-beside", labels=self.labels,
+                                   run_dir=self.run_dir, event=self.event)
+        self.other.starts = OTHER_START_INDEX
         return database
+
+    def start_other(self, release: Release) -> str:
+        """A second container of `release`'s image beside the service, on its own 127.0.0.1 port."""
+        if self.other is None:
+            raise EnvironmentFailure("the database must be started before the service")
+        return self.other.start(release)
+
+    def other_failure(self) -> str | None:
+        return "not started" if self.other is None else self.other.failure()
+
+    def stop_other(self) -> None:
+        if self.other is not None:
+            self.other.stop()
+
+    def service_environ(self) -> dict[str, str] | None:
+        return None if self.service is None else self.service.environ()
 
     def start_service(self, release: Release) -> str:
         """Start the release's image with its own CMD; returns the URL (the harness waits for health)."""
@@ -121,7 +143,8 @@ class DockerEnvironment:
     def close(self) -> None:
         """Remove everything this run created; idempotent, never raises (a half-started state included)."""
         steps: list[tuple[str, Callable[[], None]]] = [
-            ("stop_service", self.stop_service), ("remove_postgres", self._remove_postgres),
+            ("stop_other", self.stop_other), ("stop_service", self.stop_service),
+            ("remove_postgres", self._remove_postgres),
             ("remove_network", self._remove_network), ("sweep", self._sweep)]
         for name, step in steps:
             try:

@@ -83,6 +83,18 @@ class DockerService:
                        f"on 127.0.0.1:{self.port} in {time.monotonic() - started:.2f}s")
         return self.url
 
+    def environ(self) -> dict[str, str] | None:
+        """The running container's environment (its image's and ours), None when there is none."""
+        wrapped = created(self.container) if self.container is not None else None
+        if wrapped is None:
+            return None
+        try:
+            wrapped.reload()
+        except ENGINE_ERRORS:
+            return None
+        pairs = (item.split("=", 1) for item in wrapped.attrs.get("Config", {}).get("Env") or [] if "=" in item)
+        return dict(pairs)
+
     def failure(self) -> str | None:
         """Why the service is not running (exit code, OOM kill, last log lines, its log saved), else None."""
         if self.container is None:

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import psycopg
 
+from harness.core import ownership
 from harness.core.database import Database
 from harness.core.errors import EnvironmentFailure
 from harness.core.postgres import LOG_LINE_PREFIX
-from harness.core.processes import OwnedProcess, free_loopback_port, wait_until
+from harness.core.processes import OwnedProcess, die_with_parent, free_loopback_port, wait_until
 from harness.environments.postgres_binaries import find_bin_dir, server_user, usable_by
 
 SUPERUSER = "rehearse"
@@ -52,6 +53,7 @@ class LocalPostgres:
         """initdb, start the server (with `settings` as -c arguments), create the database; returns a
         loopback Database."""
         self.tmp = Path(tempfile.mkdtemp(prefix=f"rehearse-pg-{self.label}-" if self.label else "rehearse-pg-"))
+        ownership.note_temp_dir(self.tmp)
         password = secrets.token_urlsafe(18)
         pwfile = self.tmp / "pw"
         pwfile.write_text(password)
@@ -64,6 +66,7 @@ class LocalPostgres:
             [str(self.bin_dir / "initdb"), "-D", str(data), "-U", SUPERUSER, "--pwfile", str(pwfile),
              "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync"],
             capture_output=True, text=True, user=self.user, env=self.env, cwd=self.tmp, check=False,
+            preexec_fn=die_with_parent(signal.SIGKILL),  # noqa: PLW1509 - only prctl runs there
         )
         pwfile.unlink()
         if initdb.returncode != 0:
@@ -73,7 +76,7 @@ class LocalPostgres:
         for key, value in self.settings.items():
             argv += ["-c", f"{key}={value}"]
         self.server = OwnedProcess("postgres", argv, self.log_path, cwd=self.tmp,
-                                   env=self.env, user=self.user)
+                                   env=self.env, user=self.user, death_signal=signal.SIGINT)  # a fast shutdown
         database = Database("127.0.0.1", port, SUPERUSER, password, "postgres")
         wait_until(lambda: _accepts(database), timeout=30, what="PostgreSQL to accept connections",
                    alive=self.server)
@@ -88,6 +91,7 @@ class LocalPostgres:
             self.server = None
         if self.tmp is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
+            ownership.forget_temp_dir(self.tmp)
             self.tmp = None
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness.core import ownership
 from harness.environments.base import Environment
 from harness.environments.local import LocalEnvironment
 from harness.plan import Plan
@@ -28,6 +29,7 @@ def open_environment(plan: Plan, kind: str, run_dir: Path, run_id: str) -> tuple
     if kind == "docker":
         from harness.environments.docker import DockerEnvironment
 
+        ownership.note_docker()  # should the harness die, its watchdog removes the run's containers
         return DockerEnvironment(plan, run_dir, run_id), why
     return LocalEnvironment(plan, run_dir, run_id), why
 

@@ -9,9 +9,17 @@ import time
 from pathlib import Path
 
 from harness.core.errors import EnvironmentFailure
-from harness.core.processes import RUN_ID_ENV, OwnedProcess
+from harness.core.net import is_loopback_url
+from harness.core.processes import OwnedProcess, run_env
 from harness.core.text import expand
-from harness.load.contract import RECORDER_PATH, REQUESTS_FILE_ENV
+from harness.load.contract import (
+    ACKNOWLEDGED_FILE_ENV,
+    ACKNOWLEDGED_STREAM,
+    ERROR_BODIES_FILE_ENV,
+    ERROR_BODIES_STREAM,
+    RECORDER_PATH,
+    REQUESTS_FILE_ENV,
+)
 from harness.plan import Plan, placeholders
 
 
@@ -24,10 +32,12 @@ class Load:
 
     def start(self, url: str) -> None:
         """Launch Locust against `url` (loopback only) with the plan's users and spawn rate."""
-        if not url.startswith(("http://127.", "http://localhost")):
+        if not is_loopback_url(url):  # parsed and resolved (core.net), not a prefix: localhost.example.com is not
             raise EnvironmentFailure(f"refusing to send load to {url}: only loopback (127.0.0.0/8) is allowed")
         values = placeholders(self.plan)
-        env = {**os.environ, RUN_ID_ENV: self.run_id, REQUESTS_FILE_ENV: str(self.requests_file)}
+        env = {**os.environ, **run_env(self.run_id), REQUESTS_FILE_ENV: str(self.requests_file),
+               ACKNOWLEDGED_FILE_ENV: str(self.requests_file.with_name(ACKNOWLEDGED_STREAM)),
+               ERROR_BODIES_FILE_ENV: str(self.requests_file.with_name(ERROR_BODIES_STREAM))}
         env |= {key: expand(value, values) for key, value in self.plan.load_env.items()}
         argv = [sys.executable, "-m", "locust", "-f", f"{RECORDER_PATH},{self.plan.locustfile}",
                 "--headless", "--host", url, "--users", str(self.plan.users),

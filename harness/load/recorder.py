@@ -5,7 +5,9 @@ It runs under gevent (Locust monkey-patches the process), so it must not import 
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import json
 import os
 import re
 import sys
@@ -17,29 +19,84 @@ from locust import events
 
 # Loaded by path into Locust: make `harness` resolve to this checkout, whatever else is installed.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from harness.load.contract import REQUEST_COLUMNS, REQUESTS_FILE_ENV, SQLSTATE_PATTERN  # noqa: E402
+from harness.load.contract import (  # noqa: E402
+    ERROR_BODIES_FILE_ENV,
+    ERROR_BODIES_MAX,
+    ERROR_BODIES_PER_ENDPOINT_WINDOW,
+    ERROR_BODY_CHARS,
+    ERROR_BODY_WINDOW_S,
+    REQUEST_COLUMNS,
+    REQUESTS_FILE_ENV,
+    SECRET_KEYS_PATTERN,
+    SERVED_BY_HEADER,
+    SQLSTATE_PATTERN,
+)
 
-FLUSH_EVERY_S = 0.5
+FLUSH_EVERY_S = 0.5  # what a killed Locust can lose at most (the harness's streams lose nothing)
 
 _path = os.environ.get(REQUESTS_FILE_ENV)
 _file = open(_path, "a", newline="", encoding="utf-8") if _path else None  # noqa: SIM115 - closed at quit
 _writer = csv.writer(_file) if _file else None
 _worker = os.getpid()
 _sqlstate = re.compile(SQLSTATE_PATTERN)
+_secret = re.compile(SECRET_KEYS_PATTERN)
+_bodies_path = os.environ.get(ERROR_BODIES_FILE_ENV)
+_bodies = open(_bodies_path, "a", encoding="utf-8") if _bodies_path else None  # noqa: SIM115 - closed at quit
+_bodies_seen: dict[tuple, int] = {}
+_bodies_written = 0
+_failed: list[OSError] = []  # the disk filled up: recording stops (the harness sees it and stops the run)
 if _file is not None and _writer is not None and _file.tell() == 0:
     _writer.writerow(REQUEST_COLUMNS)
+
+
+def _disk_failed(exc: OSError) -> None:
+    if not _failed:
+        _failed.append(exc)
+        print(f"rehearse recorder: cannot write {_path}: {exc.strerror or exc}; recording stops", file=sys.stderr)
 
 
 @events.request.add_listener
 def _record(request_type, name, response_time, response_length, response=None, exception=None,
             start_time=None, **_kwargs):
-    if _writer is None:
+    if _writer is None or _failed:
         return
     status = getattr(response, "status_code", None) or 0
     error = None if exception is None else f"{type(exception).__name__}: {exception}"[:300]
     sqlstate = _sqlstate_of(response) if error and status >= 400 else ""
-    _writer.writerow([f"{start_time:.6f}" if start_time else "", name, request_type, status,
-                      f"{response_time:.3f}", response_length or 0, error or "", sqlstate, _worker])
+    served_by = _served_by(response)
+    try:
+        _writer.writerow([f"{start_time:.6f}" if start_time else "", name, request_type, status,
+                          f"{response_time:.3f}", response_length or 0, error or "", sqlstate, _worker, served_by])
+        if error:
+            _sample_body(start_time, name, status, response, error, served_by)
+    except OSError as exc:
+        _disk_failed(exc)
+
+
+def _served_by(response) -> str:
+    try:
+        return (response.headers.get(SERVED_BY_HEADER) or "") if response is not None else ""
+    except Exception:  # noqa: BLE001 - a response without headers was served by nobody we know
+        return ""
+
+
+def _sample_body(start_time, name, status, response, error, served_by) -> None:
+    """Keep a few bodies of failed responses per endpoint, status and time window; secrets masked."""
+    global _bodies_written
+    if _bodies is None:
+        return
+    at = start_time or 0.0
+    slot = (name, status, int(at // ERROR_BODY_WINDOW_S))
+    if _bodies_written >= ERROR_BODIES_MAX or _bodies_seen.get(slot, 0) >= ERROR_BODIES_PER_ENDPOINT_WINDOW:
+        return
+    _bodies_seen[slot] = _bodies_seen.get(slot, 0) + 1
+    _bodies_written += 1
+    try:
+        body = (response.text or "") if response is not None else ""
+    except Exception:  # noqa: BLE001 - an undecodable body is shown as the error alone
+        body = ""
+    body = _secret.sub(lambda m: m.group(1) + '"***"', " ".join((body or error).split()))[:ERROR_BODY_CHARS]
+    _bodies.write(json.dumps({"at": at, "name": name, "status": status, "served_by": served_by, "body": body}) + "\n")
 
 
 def _sqlstate_of(response) -> str:
@@ -51,9 +108,16 @@ def _sqlstate_of(response) -> str:
 
 
 def _flush_forever(file: TextIO) -> None:
-    while True:
+    while not _failed and not file.closed:
         gevent.sleep(FLUSH_EVERY_S)
-        file.flush()
+        try:
+            file.flush()
+            if _bodies is not None and not _bodies.closed:
+                _bodies.flush()
+        except OSError as exc:
+            _disk_failed(exc)
+        except ValueError:  # closed meanwhile
+            return
 
 
 @events.init.add_listener
@@ -65,5 +129,11 @@ def _start_flusher(environment, **_kwargs):
 @events.quitting.add_listener
 def _close(environment, **_kwargs):
     if _file is not None and not _file.closed:
-        _file.flush()
-        _file.close()
+        try:
+            _file.flush()
+            _file.close()
+        except OSError as exc:
+            _disk_failed(exc)
+    if _bodies is not None and not _bodies.closed:
+        with contextlib.suppress(OSError):
+            _bodies.close()

@@ -22,6 +22,8 @@ class ObserverContext:
     events: Events
     report_error: Callable[[str, str], None]  # (source, message): goes to the run's observer errors
     say: Callable[[str], None]
+    service_url: str = ""  # the service's own URL (loopback, the same for every release), for its API and probes
+    service_environ: Callable[[], dict[str, str] | None] | None = None  # the running service's environment
 
     def reporter(self, source: str) -> Callable[[str], None]:
         """report_error bound to one source, for pollers."""

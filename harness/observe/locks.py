@@ -77,6 +77,9 @@ def chain_rows(rows: list[dict[str, Any]], blockers: dict[int, dict[str, Any]]) 
     by_pid = {row["pid"]: row for row in rows}
     for row in rows:
         root, depth = roots[row["pid"]]
+        if root is not None and root not in blockers and root not in by_pid:
+            # The root ended between the two queries of this sample: a blocker still there is the real root.
+            root = next((b for b in row["blocked_by"] or [] if b in blockers and b not in waiters), root)
         info = (blockers.get(root) or by_pid.get(root) or {}) if root is not None else {}
         row["blocked_by"] = list(row["blocked_by"] or [])
         row["root_blocker"] = root

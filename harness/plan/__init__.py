@@ -8,6 +8,8 @@ from harness.plan.model import (
     CAUSES,
     CONTENTION_KINDS,
     DEFAULT_PHASES,
+    DEFAULT_SEED_DEADLINE_S,
+    DEFAULT_STEP_DEADLINE_S,
     ENVIRONMENT_KINDS,
     NETWORK_MODES,
     PHASE_METRICS,
@@ -25,14 +27,16 @@ from harness.plan.model import (
     Release,
     RunnerOptions,
     SqlMigrations,
+    Targets,
     TimelinePhase,
 )
 from harness.plan.placeholders import placeholders
 
 __all__ = [
     "CAUSES", "CAUSE_METRICS", "REQUEST_METRICS", "STEP_METRICS", "WAIT_METRICS", "default_gates",
-    "CONTENTION_KINDS", "DEFAULT_PHASES", "ENVIRONMENT_KINDS", "NETWORK_MODES", "PHASE_METRICS", "PHASE_NAMES",
+    "CONTENTION_KINDS", "DEFAULT_PHASES", "DEFAULT_SEED_DEADLINE_S", "DEFAULT_STEP_DEADLINE_S",
+    "ENVIRONMENT_KINDS", "NETWORK_MODES", "PHASE_METRICS", "PHASE_NAMES",
     "PLAN_FILE", "RUN_METRICS", "ActionCall", "CommandMigrations", "Contention", "Gate", "Migrations", "Plan",
-    "PlanError", "Release", "RunnerOptions", "SqlMigrations", "TimelinePhase", "find_plan_file", "load_plan",
-    "parse_override", "placeholders",
+    "PlanError", "Release", "RunnerOptions", "SqlMigrations", "Targets", "TimelinePhase", "find_plan_file",
+    "load_plan", "parse_override", "placeholders",
 ]

@@ -5,19 +5,23 @@ Every problem is one PlanError naming the file, the key and what is wrong; unkno
 
 from __future__ import annotations
 
+import ast
 import re
 import tomllib
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from harness.core.errors import PlanError
+from harness.core.errors import PackageError, PlanError
+from harness.core.tables import Table as ManifestTable
+from harness.package.source import PackageSource, is_package_path, open_package
 from harness.plan.default_gates import default_gates
 from harness.plan.model import (
     CAUSE_METRICS,
     CAUSES,
     CONTENTION_KINDS,
     DEFAULT_PHASES,
+    DEFAULT_SEED_DEADLINE_S,
     ENDPOINT_METRICS,
     ENVIRONMENT_KINDS,
     METRICS,
@@ -25,22 +29,28 @@ from harness.plan.model import (
     RESERVED_PHASES,
     RETRY_BACKOFFS,
     TRANSACTION_MODES,
+    AcknowledgedSpec,
     ActionCall,
     CommandMigrations,
     Contention,
+    FlagsSpec,
     Gate,
     Migrations,
     Plan,
     Release,
+    RollbackSpec,
     RunnerOptions,
     SqlMigrations,
+    Targets,
     TimelinePhase,
 )
 from harness.plan.reader import MISSING, Table, did_you_mean
+from harness.plan.sql_files import check_sql_files
+from harness.plan.targets import check_targets
 
 PLAN_FILE = "rehearsal.toml"
 SECTIONS = ("scenario", "environment", "versions", "service", "releases", "seed", "load", "phases", "timeline",
-            "observe", "rollback", "gates", "upgrade", "contention")
+            "observe", "rollback", "gates", "upgrade", "contention", "targets")
 NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,62}$")
 SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
@@ -59,8 +69,9 @@ def find_plan_file(target: str | Path) -> Path:
     return path.resolve()
 
 
-def load_plan(target: str | Path, overrides: dict[str, Any] | None = None) -> Plan:
-    """Read, override (dotted keys) and validate a plan."""
+def load_plan(target: str | Path, overrides: dict[str, Any] | None = None, targets_confirmed: bool = False) -> Plan:
+    """Read, override (dotted keys) and validate a plan: every table, every SQL migration file of the releases it
+    uses, and the target guard (plan.targets; `targets_confirmed` is the run's --allow-targets)."""
     path = find_plan_file(target)
     try:
         raw = tomllib.loads(path.read_bytes().decode("utf-8"))
@@ -73,7 +84,10 @@ def load_plan(target: str | Path, overrides: dict[str, Any] | None = None) -> Pl
     overrides = dict(overrides or {})
     for dotted, value in overrides.items():
         _set_dotted(raw, dotted, value, path)
-    return _build(path, raw, overrides)
+    plan = _build(path, raw, overrides, targets_confirmed)
+    check_sql_files(plan)
+    check_targets(plan)
+    return plan
 
 
 def parse_override(text: str, path: Path | str = "--set") -> tuple[str, Any]:
@@ -99,7 +113,7 @@ def _set_dotted(raw: dict[str, Any], dotted: str, value: Any, path: Path) -> Non
     node[parts[-1]] = value
 
 
-def _build(path: Path, raw: dict[str, Any], overrides: dict[str, Any]) -> Plan:
+def _build(path: Path, raw: dict[str, Any], overrides: dict[str, Any], targets_confirmed: bool = False) -> Plan:
     overridden = set(overrides)
     for dotted in overrides:  # a --set of a whole table names its keys too
         parts = dotted.split(".")
@@ -144,8 +158,15 @@ def _build(path: Path, raw: dict[str, Any], overrides: dict[str, Any]) -> Plan:
     versions = root.table("versions", required=True)
     from_version, to_version = versions.string("from"), versions.string("to")
     for key, version in (("from", from_version), ("to", to_version)):
-        if version not in releases:
-            raise versions.error(key, f"no release {version!r} (releases: {', '.join(releases)})")
+        if version not in releases:  # a package (zip or directory) given as a version
+            package = _package_at(version, base)
+            if package is None:
+                raise versions.error(key, f"no release {version!r} (releases: {', '.join(releases)}), and no package "
+                                     f"(a .zip, or a directory with a manifest.toml) at {version!r}")
+            release = _package_release(package, default_command, runner, releases)
+            releases[release.version] = release
+            from_version, to_version = (release.version, to_version) if key == "from" else (from_version,
+                                                                                            release.version)
     if from_version == to_version:
         raise versions.error("to", "must differ from versions.from")
     versions.done()
@@ -153,10 +174,12 @@ def _build(path: Path, raw: dict[str, Any], overrides: dict[str, Any]) -> Plan:
     seed = root.table("seed")
     seed_command = seed.command("command", None)
     seed_rows = seed.integer("rows", 1000)
+    seed_deadline_s = seed.number("deadline_s", DEFAULT_SEED_DEADLINE_S, maximum=7 * 86_400)
     seed.done()
 
     load = root.table("load")
     locustfile = _existing(load, "locustfile", load.string("locustfile"), base, is_dir=False)
+    _check_locustfile(load, locustfile)
     users = load.integer("users", 20, maximum=100_000)
     spawn_rate = load.number("spawn_rate", 10.0)
     load_env = load.str_map("env")
@@ -166,11 +189,15 @@ def _build(path: Path, raw: dict[str, Any], overrides: dict[str, Any]) -> Plan:
 
     observe = root.table("observe")
     lock_sample_interval_ms = observe.number("lock_sample_interval_ms", 50.0, minimum=1, maximum=60_000)
+    health_interval_ms = observe.number("health_interval_ms", 500.0, minimum=50, maximum=60_000)
     observe.done()
 
-    rollback = root.table("rollback")
-    rollback_tables = rollback.strings("tables", [])
-    rollback.done()
+    rollback_spec = _rollback(root.table("rollback"), base)
+    rollback_tables = list(rollback_spec.tables)
+
+    targets_table = root.table("targets")
+    targets = Targets(tuple(targets_table.strings("allow", [])), targets_confirmed)
+    targets_table.done()
 
     phase_names = [phase.name for phase in timeline]
     plan = Plan(
@@ -181,11 +208,16 @@ def _build(path: Path, raw: dict[str, Any], overrides: dict[str, Any]) -> Plan:
         users=users, spawn_rate=spawn_rate, load_env=load_env, timeline=timeline,
         lock_sample_interval_ms=lock_sample_interval_ms, rollback_tables=rollback_tables,
         gates=_gates(root, phase_names), runner=runner, contention=_contention(root, phase_names),
-        overrides=overrides, server_settings=server_settings,
+        rollback=rollback_spec, overrides=overrides, seed_deadline_s=seed_deadline_s, targets=targets,
+        health_interval_ms=health_interval_ms, server_settings=server_settings,
         default_gates=not root.has("gates"),
     )
     if plan.default_gates:
         plan = replace(plan, gates=default_gates(timeline))
+    for release in releases.values():
+        if release.package is not None and release.upgrades_from is not None and release.upgrades_from not in releases:
+            raise PlanError(release.package.manifest.source, "package.upgrades_from",
+                            f"no release {release.upgrades_from!r} (releases: {', '.join(releases)})")
     plan.upgrade_path()  # raises when `to` does not upgrade from `from`
     plan.setup_path()
     return plan
@@ -198,12 +230,30 @@ def _existing(table: Table, name: str, relative: str, base: Path, is_dir: bool) 
     return candidate
 
 
+def _check_locustfile(table: Table, path: Path) -> None:
+    """A locustfile Locust could not import is bad input now, not an environment failure after the database
+    started: it must be UTF-8 Python that parses and defines at least one class (its User)."""
+    try:
+        tree = ast.parse(path.read_bytes().decode("utf-8"), str(path))
+    except UnicodeDecodeError as exc:
+        raise table.error("locustfile", f"{path.name} is not UTF-8 text (byte {exc.start})") from None
+    except SyntaxError as exc:
+        raise table.error("locustfile", f"{path.name} is not valid Python: {exc.msg} (line {exc.lineno})") from None
+    except (ValueError, RecursionError, MemoryError, OSError) as exc:
+        raise table.error("locustfile", f"{path.name} cannot be read as Python: {type(exc).__name__}") from None
+    if not any(isinstance(node, ast.ClassDef | ast.ImportFrom) for node in tree.body):
+        raise table.error("locustfile", f"{path.name} defines no User class (a class, or one imported, "
+                          "that Locust can run)")
+
+
 def _runner_options(table: Table, defaults: RunnerOptions) -> RunnerOptions:
     """SQL runner options of `table` (the [upgrade] table, or a release's migrations), over `defaults`."""
     values: dict[str, Any] = {}
     for name in ("lock_timeout_ms", "statement_timeout_ms", "retry_backoff_ms"):
         if table.has(name):
             values[name] = table.integer(name)
+    if table.has("step_deadline_s"):
+        values["step_deadline_s"] = table.number("step_deadline_s", maximum=7 * 86_400)
     if table.has("lock_retries"):
         values["lock_retries"] = table.integer("lock_retries", minimum=0, maximum=1000)
     if table.has("transaction"):
@@ -221,6 +271,19 @@ def _releases(table: Table, default_command: list[str] | None, base: Path,
     releases: dict[str, Release] = {}
     for version in table.raw:
         spec = Table(table.path, f'releases."{version}"', table.value(version, (dict,)), table.overridden)
+        if spec.has("package"):
+            for other in ("dir", "migrations", "command", "image", "upgrades_from"):
+                if spec.has(other):
+                    raise spec.error(other, "comes from the package's manifest (remove it, or drop 'package')")
+            package = _package_at(spec.string("package"), base)
+            if package is None:
+                raise spec.error("package", f"no package (a .zip, or a directory with a manifest.toml) at "
+                                 f"{spec.raw['package']!r}")
+            spec.done()
+            if package.manifest.version != version:
+                raise spec.error("package", f"the package is version {package.manifest.version}, not {version}")
+            releases[version] = _package_release(package, default_command, runner, None)
+            continue
         release_dir = _existing(spec, "dir", spec.string("dir", f"releases/{version}"), base, is_dir=True)
         upgrades_from = spec.string("upgrades_from", None)
         if upgrades_from is not None and upgrades_from not in table.raw:
@@ -231,10 +294,44 @@ def _releases(table: Table, default_command: list[str] | None, base: Path,
         image = spec.string("image", None)
         migrations = _migrations(spec.table("migrations"), release_dir, base, runner) if spec.has("migrations") \
             else None
+        allow_leftover = tuple(_object_name(spec, "allow_leftover", name)
+                               for name in spec.strings("allow_leftover", []))
         spec.done()
         releases[version] = Release(version=version, dir=release_dir, upgrades_from=upgrades_from,
-                                    migrations=migrations, command=command, image=image)
+                                    migrations=migrations, command=command, image=image,
+                                    allow_leftover=allow_leftover)
     return releases
+
+
+def _package_at(where: str, base: Path) -> PackageSource | None:
+    """The package at `where` (absolute, or relative to the plan), or None when nothing there is a package."""
+    path = Path(where).expanduser()
+    path = path if path.is_absolute() else base / path
+    if not is_package_path(path):
+        return None
+    return open_package(path)
+
+
+def _package_release(package: PackageSource, default_command: list[str] | None, runner: RunnerOptions,
+                     releases: dict[str, Release] | None) -> Release:
+    """The release a package defines: its files, migrations, service command and environment (a plan release
+    of the same version gives way to it, but lends it its upgrades_from when the manifest names none)."""
+    manifest = package.manifest
+    replaced = (releases or {}).get(manifest.version)
+    command = list(manifest.command) if manifest.command else default_command
+    if command is None:
+        raise PackageError(manifest.source, "service.command", "missing (and the plan sets no service.command)")
+    migrations: Migrations = None
+    if manifest.migrations_sql is not None:
+        options = _runner_options(ManifestTable(manifest.source, "migrations", dict(manifest.migration_options),
+                                                error=PackageError), runner)
+        migrations = SqlMigrations(dir=package.path / manifest.migrations_sql, options=options)
+    elif manifest.migrations_up is not None and manifest.migrations_down is not None:
+        migrations = CommandMigrations(up=list(manifest.migrations_up), down=list(manifest.migrations_down),
+                                       cwd=package.path)
+    upgrades_from = manifest.upgrades_from or (replaced.upgrades_from if replaced else None)
+    return Release(version=manifest.version, dir=package.path, upgrades_from=upgrades_from, migrations=migrations,
+                   command=command, env=dict(manifest.env), package=package)
 
 
 def _migrations(table: Table, release_dir: Path, base: Path, runner: RunnerOptions) -> Migrations:
@@ -249,9 +346,10 @@ def _migrations(table: Table, release_dir: Path, base: Path, runner: RunnerOptio
         raise table.error("", "needs 'sql' = DIR, or both 'up' and 'down' commands")
     up, down = table.command("up"), table.command("down")
     cwd = _existing(table, "cwd", table.string("cwd", "."), base, is_dir=True)
+    deadline_s = table.number("step_deadline_s", runner.step_deadline_s, maximum=7 * 86_400)
     table.done()
     assert up is not None and down is not None
-    return CommandMigrations(up=up, down=down, cwd=cwd)
+    return CommandMigrations(up=up, down=down, cwd=cwd, deadline_s=deadline_s)
 
 
 def _timeline(root: Table, phases: Table) -> tuple[TimelinePhase, ...]:
@@ -363,3 +461,59 @@ def _contention(root: Table, phase_names: list[str]) -> list[Contention]:
         spec.done()
         items.append(Contention(kind, table, phase, seconds, query=query, lead_s=lead_s))
     return items
+
+
+OBJECT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*){0,2}$")
+
+
+def _object_name(table: Table, key: str, name: str) -> str:
+    if not OBJECT_NAME.match(name):
+        raise table.error(key, f"must name a table or a column (schema.table, table.column), got {name!r}")
+    return name
+
+
+def _rollback(table: Table, base: Path) -> RollbackSpec:
+    """[rollback]: tables, keys_only, acknowledged, config_files, environment, flags, version_table."""
+    tables = tuple(_object_name(table, "tables", t) for t in table.strings("tables", []))
+    keys_only = tuple(_object_name(table, "keys_only", t) for t in table.strings("keys_only", []))
+    acknowledged: list[AcknowledgedSpec] = []
+    if table.has("acknowledged"):
+        raw = table.value("acknowledged", (dict, list))
+        items = [raw] if isinstance(raw, dict) else raw
+        for index, item in enumerate(items):
+            key = "acknowledged" if isinstance(raw, dict) else f"acknowledged[{index}]"
+            spec = Table(table.path, table.where(key), item, table.overridden)
+            name = _object_name(spec, "table", spec.string("table"))
+            column = spec.string("key")
+            url = spec.string("url", None)
+            if url is not None and (not url.startswith("/") or "{key}" not in url):
+                raise spec.error("url", f"must be a path starting with '/' holding {{key}}, got {url!r}")
+            spec.done()
+            acknowledged.append(AcknowledgedSpec(name, column, url))
+    config_files = tuple(_existing(table, "config_files", f, base, is_dir=False)
+                         for f in table.strings("config_files", []))
+    environment = table.boolean("environment", True)
+    flags = _flags(table.table("flags"), base) if table.has("flags") else None
+    version_table = table.string("version_table", None)
+    if version_table is not None:
+        _object_name(table, "version_table", version_table)
+    table.done()
+    return RollbackSpec(tables, keys_only, tuple(acknowledged), config_files, environment, flags, version_table)
+
+
+def _flags(table: Table, base: Path) -> FlagsSpec:
+    file = table.string("file", None)
+    name = table.string("table", None)
+    if (file is None) == (name is None):
+        raise table.error("", "needs exactly one of 'file' (a JSON object of flags) or 'table'")
+    path = _existing(table, "file", file, base, is_dir=False) if file is not None else None
+    if name is not None:
+        _object_name(table, "table", name)
+    key = table.string("key", "name")
+    value = table.string("value", "value")
+    probe = table.string("probe", None)
+    if probe is not None and not probe.startswith("/"):
+        raise table.error("probe", f"must be a path starting with '/', got {probe!r}")
+    timeout = table.number("probe_timeout_s", 5.0, maximum=600)
+    table.done()
+    return FlagsSpec(path, name, key, value, probe, timeout)

@@ -7,11 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from harness.core.errors import PlanError
+from harness.core.tables import source_of
+from harness.package.source import PackageSource
 
 ENVIRONMENT_KINDS = ("auto", "local", "docker")
 NETWORK_MODES = ("bridge", "host")
 PHASE_METRICS = ("p50_ms", "p95_ms", "p99_ms", "max_ms", "error_rate", "rps")
-RUN_METRICS = ("lock_wait_max_ms", "lock_wait_total_ms", "downtime_s", "rollback_safe", "migration_errors")
+RUN_METRICS = ("lock_wait_max_ms", "lock_wait_total_ms", "downtime_s", "rollback_safe", "migration_errors",
+               "cleanup_failures", "outage_s")
 # Request counts over the phase (or one cause's windows of it): failed ones, and held-up ones (docs/gates.md).
 REQUEST_METRICS = ("failed_requests", "held_up_requests")
 # Lock waits split by whose wait it was: the requests' (the service's backends) and the migration's own.
@@ -52,6 +55,7 @@ class RunnerOptions:
     lock_retries: int = 0
     retry_backoff_ms: int = 200
     transaction: str = "as_written"
+    step_deadline_s: float = 600.0  # the harness cancels a statement still running after this (DEFAULT_STEP_DEADLINE_S)
     retry_backoff: str = "exponential"  # one of RETRY_BACKOFFS
 
     def backoff_s(self, attempt: int, cap_s: float = 5.0) -> float:
@@ -61,7 +65,9 @@ class RunnerOptions:
 
 
 RUNNER_OPTION_KEYS = ("lock_timeout_ms", "statement_timeout_ms", "lock_retries", "retry_backoff_ms", "transaction",
-                      "retry_backoff")
+                      "step_deadline_s", "retry_backoff")
+DEFAULT_STEP_DEADLINE_S = 600.0  # a migration statement or command still running after this is cancelled
+DEFAULT_SEED_DEADLINE_S = 3600.0  # a seed command still running after this is killed (environment failure)
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,7 @@ class CommandMigrations:
     up: list[str]
     down: list[str]
     cwd: Path
+    deadline_s: float = DEFAULT_STEP_DEADLINE_S  # each command is killed after this (and its backends cancelled)
 
 
 Migrations = SqlMigrations | CommandMigrations | None
@@ -87,11 +94,55 @@ Migrations = SqlMigrations | CommandMigrations | None
 @dataclass(frozen=True)
 class Release:
     version: str
-    dir: Path
+    dir: Path  # a package release: the package itself until the run unpacks it (plan.packages.unpacked)
     upgrades_from: str | None
     migrations: Migrations
     command: list[str]
     image: str | None = None
+    # What this release's down-migrations leave in place on purpose (expand/contract: the contract step is
+    # deferred): "table" or "table.column" names; such leftovers do not fail the rollback's schema check.
+    allow_leftover: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)  # the service's environment of this release (a manifest's)
+    package: PackageSource | None = None  # where it comes from, when it comes from a package
+
+
+@dataclass(frozen=True)
+class AcknowledgedSpec:
+    """[rollback] acknowledged: the table the load's acknowledged keys are in, its key column, and the
+    service's URL for one row ({key} filled in), to check each one after the rollback."""
+
+    table: str
+    key: str
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class FlagsSpec:
+    """[rollback.flags]: where feature flags live (a JSON file or a table) and how the service shows them."""
+
+    file: Path | None = None
+    table: str | None = None
+    key: str = "name"  # the table's flag-name column
+    value: str = "value"  # the table's value column
+    probe: str | None = None  # GET URL whose JSON holds each flag (at its top level or under "flags")
+    probe_timeout_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class RollbackSpec:
+    """[rollback]: what must be back after the rollback."""
+
+    tables: tuple[str, ...] = ()  # rows compared whole (checksums)
+    keys_only: tuple[str, ...] = ()  # tables traffic updates: rows matched by key
+    acknowledged: tuple[AcknowledgedSpec, ...] = ()
+    config_files: tuple[Path, ...] = ()
+    environment: bool = True  # the service's process environment (names and value hashes)
+    flags: FlagsSpec | None = None
+    version_table: str | None = None  # the migration tool's own table (alembic_version, flyway_schema_history)
+
+    @property
+    def checked_tables(self) -> list[str]:
+        return list(dict.fromkeys([*self.tables, *self.keys_only]))
 
 
 @dataclass(frozen=True)
@@ -126,6 +177,15 @@ class Contention:
     def target(self) -> str:
         """What it contends on, for people: the table, else its query."""
         return self.table or f"query {' '.join((self.query or '').split())[:60]}"
+
+
+@dataclass(frozen=True)
+class Targets:
+    """[targets]: hosts outside the harness's own environment that the plan may point the service or a command
+    at (a staging database, say). Honoured only with the run's confirmation (`--allow-targets`)."""
+
+    allow: tuple[str, ...] = ()
+    confirmed: bool = False
 
 
 @dataclass(frozen=True)
@@ -173,13 +233,21 @@ class Plan:
     gates: list[Gate] = field(default_factory=list)
     runner: RunnerOptions = field(default_factory=RunnerOptions)
     contention: list[Contention] = field(default_factory=list)
+    rollback: RollbackSpec = field(default_factory=RollbackSpec)
     overrides: dict[str, Any] = field(default_factory=dict)  # the --set values this plan was loaded with
     server_settings: dict[str, str] = field(default_factory=dict)  # environment.server_settings, at server start
     default_gates: bool = False  # the plan has no [[gates]]: `gates` is the documented default set
+    seed_deadline_s: float = DEFAULT_SEED_DEADLINE_S
+    targets: Targets = field(default_factory=Targets)
+    health_interval_ms: float = 500.0  # [observe] the service's health check is probed this often
 
     @property
     def dir(self) -> Path:
         return self.path.parent
+
+    def error(self, key: str, problem: str) -> PlanError:
+        """A PlanError about `key`, saying so when the value came from --set."""
+        return PlanError(source_of(self.path, key, set(self.overrides)), key, problem)
 
     @property
     def phase_names(self) -> list[str]:
@@ -194,6 +262,10 @@ class Plan:
     def baseline_phase(self) -> str:
         """The phase other phases are measured against: the first of the timeline."""
         return self.timeline[0].name
+
+    def allowed_leftovers(self) -> list[str]:
+        """What the upgrade's releases leave behind on purpose when rolled back."""
+        return [entry for release in self.upgrade_path() for entry in release.allow_leftover]
 
     def upgrade_path(self) -> list[Release]:
         """Releases whose migrations take the database from `from_version` to `to_version`, in order."""

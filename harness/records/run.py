@@ -9,7 +9,9 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 ActionStatus = Literal["ok", "failed", "skipped"]
-StopKind = Literal["interrupted", "environment", "input", "crash"]
+# Streams of the package actions (timeline.actions.quarantine / cleanup), read back by result.build
+QUARANTINE_STREAM, STUB_STREAM, CLEANUP_STREAM = "quarantine.jsonl", "stub.jsonl", "cleanup.jsonl"
+StopKind = Literal["interrupted", "environment", "input", "crash", "killed"]
 
 
 @dataclass(frozen=True, order=True)
@@ -114,6 +116,7 @@ class ActionRecord:
     ended: float | None = None
     status: ActionStatus = "ok"
     message: str | None = None
+    expect_failure: bool = False  # the plan said this migration should fail (the verdict does not count it)
 
 
 @dataclass
@@ -147,8 +150,98 @@ class TableChange:
 
 
 @dataclass
+class DestroyedData:
+    """Data the upgrade wrote that the rollback took away: a table, a column, or values converted back."""
+
+    kind: str  # table | column | conversion
+    name: str
+    lost: int  # rows (table), values (column: other than its constant default, else non-null), changed values
+    rows: int = 0
+    non_null: int = 0
+    default: str | None = None
+    values: dict[str, int] = field(default_factory=dict)  # the most common values lost, with their counts
+    samples: list[str] = field(default_factory=list)  # conversions: "key: before -> after"
+    message: str = ""
+
+
+@dataclass
+class AcknowledgedCheck:
+    """Writes the service acknowledged (reported by the load), looked for after the rollback."""
+
+    table: str
+    key: str
+    acknowledged: int
+    checked_in_database: int = 0
+    lost_in_database: int = 0
+    checked_through_api: int = 0
+    lost_through_api: int = 0
+    api_errors: int = 0  # answers other than found / not found
+    url: str | None = None
+    by_phase: dict[str, int] = field(default_factory=dict)  # acknowledged per phase
+    lost_by_phase: dict[str, int] = field(default_factory=dict)  # lost (in the database) per phase written
+    samples: list[str] = field(default_factory=list)  # keys lost
+
+
+@dataclass
+class MigrationState:
+    """What the migrations did, honestly: which steps ran, committed, were undone, and what is left."""
+
+    upgrade: str  # ok | failed | killed | not run
+    steps_ran: int = 0
+    failed_step: str | None = None
+    committed: list[str] = field(default_factory=list)  # files or commands fully applied
+    partial: list[str] = field(default_factory=list)  # files some of whose statements committed
+    undone: list[str] = field(default_factory=list)  # down files or commands that ran
+    down_failed: str | None = None
+    version_table: str | None = None
+    versions: dict[str, list[str]] = field(default_factory=dict)  # moment -> the version table's rows
+    serving: str | None = None  # the version serving after the rollback
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> MigrationState:
+        return cls(**{k: v for k, v in row.items() if k in {f.name for f in fields(cls)}})
+
+
+@dataclass
+class ReupgradeResult:
+    """The upgrade applied again after its rollback: did it run cleanly, and to the same schema?"""
+
+    phase: str
+    clean: bool
+    errors: list[str] = field(default_factory=list)
+    schema_differences: list[str] = field(default_factory=list)  # first upgrade's schema vs the second's
+
+
+@dataclass
+class RollbackReason:
+    """One failed check of the rollback verdict, with its figures and samples."""
+
+    check: str  # schema_not_back, data_destroyed, rows_lost, acknowledged_writes_lost, old_version_fails,
+    #             config_not_back, flags_not_back, down_migration_failed, reupgrade_failed
+    message: str
+    figures: dict[str, float] = field(default_factory=dict)
+    samples: list[str] = field(default_factory=list)
+
+
+@dataclass
+class EndpointRegression:
+    """An endpoint failing more after the rollback than in the baseline (the old version on new data)."""
+
+    phase: str
+    name: str
+    baseline_requests: int
+    baseline_errors: int
+    requests: int
+    errors: int
+    error_rate: float
+    baseline_error_rate: float
+    p_value: float
+    bodies: list[str] = field(default_factory=list)  # the first error bodies after the rollback
+
+
+@dataclass
 class RollbackResult:
-    """Was the rollback safe: schema back to the baseline, no row of the named tables lost or changed."""
+    """Was the rollback safe: one reason per failed check; none means safe."""
 
     safe: bool
     checked: bool
@@ -156,12 +249,60 @@ class RollbackResult:
     data_changes: list[TableChange] = field(default_factory=list)
     error: str | None = None
     phase: str | None = None
+    reasons: list[RollbackReason] = field(default_factory=list)
+    allowed_leftovers: list[str] = field(default_factory=list)
+    destroyed: list[DestroyedData] = field(default_factory=list)
+    acknowledged: list[AcknowledgedCheck] = field(default_factory=list)
+    config_diff: list[str] = field(default_factory=list)
+    flags_diff: list[str] = field(default_factory=list)
+    migration: MigrationState | None = None
+    reupgrade: ReupgradeResult | None = None
+    regressions: list[EndpointRegression] = field(default_factory=list)
+    check_seconds: float = 0.0
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> RollbackResult:
         changes = [TableChange(**c) for c in row.get("data_changes", [])]
+        migration = row.get("migration")
+        reupgrade = row.get("reupgrade")
         return cls(safe=bool(row["safe"]), checked=bool(row["checked"]), schema_diff=list(row.get("schema_diff", [])),
-                   data_changes=changes, error=row.get("error"), phase=row.get("phase"))
+                   data_changes=changes, error=row.get("error"), phase=row.get("phase"),
+                   reasons=[RollbackReason(**r) for r in row.get("reasons", [])],
+                   allowed_leftovers=list(row.get("allowed_leftovers", [])),
+                   destroyed=[DestroyedData(**d) for d in row.get("destroyed", [])],
+                   acknowledged=[AcknowledgedCheck(**a) for a in row.get("acknowledged", [])],
+                   config_diff=list(row.get("config_diff", [])), flags_diff=list(row.get("flags_diff", [])),
+                   migration=MigrationState.from_row(migration) if isinstance(migration, dict) else None,
+                   reupgrade=ReupgradeResult(**reupgrade) if isinstance(reupgrade, dict) else None,
+                   regressions=[EndpointRegression(**r) for r in row.get("regressions", [])],
+                   check_seconds=float(row.get("check_seconds", 0.0)))
+
+
+@dataclass
+class CheckWindow:
+    """A stretch of time the harness's own checks ran (requests started inside it leave the phase figures)."""
+
+    name: str
+    phase: str | None
+    started: float
+    ended: float
+
+    @property
+    def seconds(self) -> float:
+        return self.ended - self.started
+
+
+@dataclass
+class FlagChange:
+    """A feature flag a timeline action set, and whether the service's probe showed it."""
+
+    phase: str
+    name: str
+    value: str  # as JSON
+    set_at: float
+    seen_after_s: float | None = None  # null: the probe never showed it (or there is no probe)
+    probe: str | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -171,9 +312,83 @@ class ObserverError:
     at: float
 
 
+FAULT_KINDS = ("service_died", "load_died", "database_down", "database_restarted", "disk_full")
+
+
+@dataclass(frozen=True)
+class Fault:
+    """Something broke during the rehearsal that the upgrade did not do on purpose: the service or the load
+    generator died, the database went away or restarted, the run directory's disk filled up. `fatal`: the run
+    could not go on and stopped."""
+
+    kind: str  # one of FAULT_KINDS
+    message: str
+    at: float
+    phase: str | None = None
+    fatal: bool = False
+
+
 @dataclass(frozen=True)
 class Stop:
     """Why a run ended before its timeline did."""
 
     kind: StopKind
     message: str
+
+
+@dataclass
+class PackageRecord:
+    """A release that came from a package: where from, its digest, where the run unpacked it, its findings."""
+
+    version: str
+    name: str
+    source: str
+    kind: str  # zip | dir
+    sha256: str | None
+    unpacked_to: str
+    findings: int
+    blocking: int
+    by_kind: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class QuarantineRecord:
+    """One quarantine action on the rehearsal's copy of a package (a file, or its service's environment)."""
+
+    release: str
+    kind: str  # disable_cron, disable_timer, redirect_endpoint, replace_credential, route_proxies
+    target: str  # file:line, service.env KEY, service.command, service environment
+    detail: str  # redacted
+    status: str = "applied"  # applied | failed
+    reverted: bool = False
+    message: str | None = None
+
+
+@dataclass
+class StubTraffic:
+    """What the local stub received for one host the package meant to reach."""
+
+    host: str
+    requests: int
+    first_at: float
+    last_at: float
+    methods: dict[str, int] = field(default_factory=dict)
+    paths: list[str] = field(default_factory=list)  # up to 5, without query strings
+
+
+@dataclass
+class CleanupRecord:
+    """One post-upgrade cleanup step of a package as it ran, and its check."""
+
+    release: str
+    phase: str
+    name: str
+    kind: str  # feature_flag, webhook, credential, other
+    action: str  # what ran (redacted)
+    status: str  # ok | failed
+    check: str
+    check_passed: bool
+    observed: str | None
+    message: str | None
+    started: float
+    ended: float

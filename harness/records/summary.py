@@ -12,7 +12,20 @@ import typing
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from typing import Any, Literal
 
-from harness.records.run import ActionRecord, ContentionRecord, Lock, RollbackResult, Stop
+from harness.records.run import (
+    ActionRecord,
+    CheckWindow,
+    CleanupRecord,
+    ContentionRecord,
+    Fault,
+    FlagChange,
+    Lock,
+    PackageRecord,
+    QuarantineRecord,
+    RollbackResult,
+    Stop,
+    StubTraffic,
+)
 
 CONTRACT_VERSION = 1
 HELD_UP_MARGIN_MS = 200.0  # a request slower than its endpoint's baseline p99 by at least this much ...
@@ -38,6 +51,7 @@ class PhaseFigures:
     p95_ms: float | None
     p99_ms: float | None
     max_ms: float | None
+    excluded_requests: int = 0  # started inside a check window of the harness: left out of these figures
 
 
 @dataclass
@@ -232,6 +246,22 @@ class HeldUpRule:
 
 
 @dataclass
+class VersionFigures:
+    """One phase, version and endpoint, for requests the mixed-versions proxy tagged with who served them."""
+
+    phase: str
+    version: str
+    name: str
+    requests: int
+    errors: int
+    error_rate: float
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+
+
+@dataclass
 class GateResult:
     name: str
     metric: str
@@ -259,6 +289,26 @@ class TimelineEntry:
     phase: str
     actions: list[str]
     soak_s: float
+
+
+@dataclass
+class Outage:
+    """A stretch of time the service did not answer: failed health probes, or refused requests."""
+
+    started: float
+    ended: float
+    seconds: float
+    phase: str | None  # where it began
+    source: str  # health (failed probes), requests (refused requests), or both
+
+
+@dataclass
+class Failure:
+    """One reason the verdict is fail: a failed migration, a phase without traffic, a fault, a stop, a gate."""
+
+    kind: str  # migration_failed, expected_failure_missing, no_traffic, gate, stopped, or a fault's kind
+    message: str
+    phase: str | None = None
 
 
 @dataclass
@@ -296,6 +346,18 @@ class Summary:
     upgrades: list[UpgradeFigures] = field(default_factory=list)
     stopped: Stop | None = None
     reached_phase: str | None = None  # the last phase that started
+    versions: list[VersionFigures] = field(default_factory=list)  # per version that served (mixed versions)
+    check_windows: list[CheckWindow] = field(default_factory=list)
+    flags: list[FlagChange] = field(default_factory=list)
+    packages: list[PackageRecord] = field(default_factory=list)  # releases that came from packages
+    quarantine: list[QuarantineRecord] = field(default_factory=list)
+    stub_traffic: list[StubTraffic] = field(default_factory=list)
+    cleanup: list[CleanupRecord] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)  # every reason the verdict is fail (empty: pass)
+    faults: list[Fault] = field(default_factory=list)
+    outage_s: float = 0.0  # seconds the service did not answer (health probes, refused requests)
+    outages: list[Outage] = field(default_factory=list)
+    reached_stage: str | None = None  # the last stage of the run that started (setup steps, then the timeline)
     migration_errors: int = 0  # failed migration steps (a lock_timeout attempt retried is not one)
     migration_retries: int = 0  # failed lock_timeout attempts the runner retried
     causes: list[CauseFigures] = field(default_factory=list)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from harness.records.summary import StatementFigures, Summary
@@ -16,6 +17,16 @@ def render_markdown(s: Summary) -> str:
     out.append(f"Environment `{s.environment}`, started {s.started}, {s.duration_s:.0f} s, "
                f"exit code {s.exit_code}." + (f" Incomplete: {s.incomplete}." if s.incomplete else "")
                + (f" Stopped in phase `{s.reached_phase}`." if s.stopped and s.reached_phase else ""))
+    if s.stopped is not None:
+        out += ["", f"**Partial report**: the run stopped early ({s.stopped.kind}: {s.stopped.message}); it reached "
+                f"stage `{s.reached_stage or '-'}`" + (f", phase `{s.reached_phase}`" if s.reached_phase else "") + "."]
+    if s.failures:
+        out += ["", "## Why it failed", "", *[f"- **{f.kind.replace('_', ' ')}**"
+                                               + (f" ({f.phase})" if f.phase else "") + f": {f.message}"
+                                               for f in s.failures]]
+    if s.faults:
+        out += ["", "## Faults", "", _table(["at", "phase", "fault", "what happened", "run stopped"], [
+            [_clock(f.at), f.phase or "-", f.kind, f.message, "yes" if f.fatal else "no"] for f in s.faults])]
     out += ["", "## Gates", "", _table(["gate", "limit", "observed", "result"], [
         [g.name, _num(g.limit), _num(g.observed), "pass" if g.passed else "**FAIL**"] for g in s.gates])
         if s.gates else "No gates in the plan."]
@@ -40,8 +51,12 @@ def render_markdown(s: Summary) -> str:
         out += ["", f"Contention injected: {c.kind.replace('_', ' ')} on `{target}` from the start of "
                 f"{c.phase} for {c.seconds:g} s" + (f", {c.lead_s:g} s before its first action" if c.lead_s else "")
                 + (f" (failed: {c.error})" if c.error else "") + "."]
+    out += _packages(s)
     out += ["", f"Downtime (service swaps, stop to healthy): **{s.downtime_s:.2f} s**"
             + "".join(f"; {w.from_version} -> {w.to_version}: {w.downtime_s:.2f} s" for w in s.swaps)]
+    out += ["", f"Outage (the service did not answer: failed health probes, refused requests): **{s.outage_s:.2f} s**"
+            + "".join(f"; {o.phase or '-'} at {_clock(o.started)}: {o.seconds:.2f} s ({o.source})"
+                      for o in s.outages[:10])]
     if len(s.upgrades) > 1:
         out += ["", "## Migration phases side by side", "", _table(
             ["phase", "direction", "steps", "failed", "ms", "longest wait ms", "held-up requests", "failed requests",
@@ -103,8 +118,13 @@ def render_markdown(s: Summary) -> str:
     else:
         verdict = f"Rollback safe: **not checked** ({rollback.error or 'the run did not get that far'})"
     out += ["", "## Rollback", "", verdict]
+    if rollback.reasons:
+        out += ["", "Why not:", ""] + [f"- **{r.check.replace('_', ' ')}**: {r.message}"
+                                       + (f" (e.g. {'; '.join(r.samples[:3])})" if r.samples else "")
+                                       for r in rollback.reasons]
+    out += _rollback_details(s)
     if rollback.schema_diff:
-        out += ["", "Schema differs from the baseline (- only before, + only after):", "", "```",
+        out += ["", "Schema differs from the baseline (- only before, + left after, ~ changed):", "", "```",
                 *rollback.schema_diff, "```"]
     if rollback.data_changes:
         out += [""]
@@ -148,6 +168,88 @@ def _causes(s: Summary) -> list[str]:
                 [[r.phase, r.cause, _num(r.seconds), r.requests, r.errors, _num(r.p99_ms),
                   f"{r.held_up_requests} ({r.held_up_by_lock} / {r.held_up_slow})",
                   _num(waits[(r.phase, r.cause)].max_ms) if (r.phase, r.cause) in waits else "-"] for r in rows])]
+def _rollback_details(s: Summary) -> list[str]:
+    """What the rollback check measured beyond its verdict: leftovers allowed, acknowledged writes, migrations,
+    the re-upgrade, mixed versions, flags, and the time the checks took."""
+    rollback, out = s.rollback, []
+    if rollback.allowed_leftovers:
+        out += ["", "Left in place on purpose (the release's allow_leftover): "
+                + "; ".join(line[2:] for line in rollback.allowed_leftovers)]
+    for a in rollback.acknowledged:
+        out += ["", f"Acknowledged writes to `{a.table}`: {a.acknowledged} acknowledged, {a.lost_in_database} of "
+                f"{a.checked_in_database} missing in the database"
+                + (f", {a.lost_through_api} of {a.checked_through_api} not found through `{a.url}`"
+                   f" ({a.api_errors} other answers)" if a.url else "")
+                + (" (by phase: " + ", ".join(f"{p} {n}" for p, n in a.by_phase.items()) + ")" if a.by_phase else "")
+                + "."]
+    m = rollback.migration
+    if m is not None and (m.upgrade != "ok" or m.down_failed or m.partial or m.versions):
+        out += ["", f"Migrations: upgrade {m.upgrade}, {m.steps_ran} statements committed"
+                + (f"; failed at {m.failed_step}" if m.failed_step else "")
+                + (f"; partly applied: {', '.join(m.partial)}" if m.partial else "")
+                + f"; undone: {', '.join(m.undone) or 'nothing'}"
+                + (f"; down-migration failed: {m.down_failed}" if m.down_failed else "")
+                + f"; serving after the rollback: {m.serving}."]
+        if m.versions:
+            out += [f"`{m.version_table}`: " + "; ".join(f"{k}: {', '.join(v) or 'empty'}"
+                                                         for k, v in m.versions.items())]
+    r = rollback.reupgrade
+    if r is not None:
+        out += ["", f"Upgrade applied again in `{r.phase}`: " + ("clean, same schema as the first time." if r.clean
+                else f"{len(r.errors)} failed steps, {len(r.schema_differences)} schema differences.")]
+    for g in rollback.regressions:
+        out += ["", f"After the rollback `{g.name}` failed {g.errors} of {g.requests} ({g.error_rate:.1%}; baseline "
+                f"{g.baseline_error_rate:.1%}, p = {g.p_value:.2g})" + (": " + " / ".join(f"`{b}`" for b in g.bodies)
+                                                                         if g.bodies else "")]
+    if rollback.config_diff or rollback.flags_diff:
+        out += ["", "Configuration not back:", "", "```", *rollback.config_diff, *rollback.flags_diff, "```"]
+    if s.versions:
+        out += ["", "Mixed versions (requests tagged by the version that served them):", "", _table(
+            ["phase", "version", "endpoint", "requests", "errors", "error rate", "p99 ms"],
+            [[v.phase, v.version, v.name, v.requests, v.errors, f"{v.error_rate:.2%}", _num(v.p99_ms)]
+             for v in s.versions])]
+    for f in s.flags:
+        out += ["", f"Flag `{f.name}` set to {f.value} in {f.phase}: " + (
+            f"the service showed it after {f.seen_after_s:.2f} s" if f.seen_after_s is not None
+            else f"not seen ({f.error or 'no probe'})") + "."]
+    if s.check_windows:
+        out += ["", f"The checks took {sum(w.seconds for w in s.check_windows):.2f} s ("
+                + ", ".join(f"{w.name} {w.seconds:.2f} s" for w in s.check_windows)
+                + "); requests started meanwhile are left out of the phase figures ("
+                + f"{sum(p.excluded_requests for p in s.phases)} requests)."]
+    return out
+
+
+def _packages(s: Summary) -> list[str]:
+    """Releases from packages: the quarantine applied (and reverted), what the stub received, the cleanup."""
+    if not (s.packages or s.quarantine or s.cleanup):
+        return []
+    out = ["", "## Packages", "", _table(
+        ["release", "package", "source", "sha256", "findings", "blocking"],
+        [[p.version, p.name, f"`{p.source}`", (p.sha256 or "-")[:16], p.findings, p.blocking] for p in s.packages])]
+    if s.quarantine:
+        reverted = sum(q.reverted for q in s.quarantine)
+        out += ["", f"Quarantine applied for the rehearsal ({len(s.quarantine)} actions, {reverted} reverted after):",
+                "", _table(["release", "action", "where", "what", "result"], [
+                    [q.release, q.kind, f"`{q.target}`", q.detail,
+                     q.status + (", reverted" if q.reverted else ", **not reverted**")
+                     + (f" ({q.message})" if q.message else "")] for q in s.quarantine])]
+    if s.stub_traffic:
+        out += ["", "The local stub received (instead of the hosts the package names): " + "; ".join(
+            f"`{t.host}`: {t.requests} requests ({', '.join(f'{m} {n}' for m, n in t.methods.items())})"
+            for t in s.stub_traffic) + "."]
+    elif s.quarantine:
+        out += ["", "The local stub received no request."]
+    if s.cleanup:
+        header = ["release", "phase", "step", "kind", "ran", "check", "result"]
+        out += ["", "Post-upgrade cleanup:", "", _table(header, [
+            [c.release, c.phase, c.name, c.kind, f"`{c.action}`", f"`{c.check}` saw {c.observed}",
+             "ok" if c.status == "ok" else f"**FAILED**: {c.message}"] for c in s.cleanup])]
+    return out
+
+
+def _clock(epoch: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(epoch))
 
 
 def _trivial(statement: StatementFigures) -> bool:

@@ -19,6 +19,7 @@ from harness.records.summary import (
     ErrorGroup,
     LockWaits,
     Offender,
+    Outage,
     PhaseFigures,
     StatementFigures,
     UpgradeFigures,
@@ -49,21 +50,42 @@ def phase_names(frames: Frames) -> list[str]:
 
 
 def phase_table(frames: Frames) -> list[PhaseFigures]:
-    """One row per phase of the timeline, in timeline order."""
+    """One row per phase of the timeline, in timeline order. A phase that never ended (a killed run) ends at its
+    last recorded request or probe."""
     rows = []
+    measured = _measured(frames.requests)
     for phase in frames.phases.itertuples():
-        ended = phase.ended if not np.isnan(phase.ended) else phase.started
-        subset = frames.requests[frames.requests["phase"] == phase.name]
+        subset = measured[measured["phase"] == phase.name]
+        excluded = int(((frames.requests["phase"] == phase.name) & ~measured_mask(frames.requests)).sum())
+        if np.isnan(phase.ended):
+            probes = frames.health[frames.health["phase"] == phase.name]["at"]
+            recorded = frames.requests[frames.requests["phase"] == phase.name]["start"]
+            ended = float(max([phase.started, *recorded.tail(1), *probes.tail(1)]))
+        else:
+            ended = phase.ended
         rows.append(PhaseFigures(name=str(phase.name), started=phase.started, ended=ended,
                                  from_version=str(phase.from_version), to_version=str(phase.to_version),
-                                 duration_s=ended - phase.started, **latency_stats(subset, ended - phase.started)))
+                                 duration_s=ended - phase.started, **latency_stats(subset, ended - phase.started),
+                                 excluded_requests=excluded))
     return rows
+
+
+def measured_mask(requests: pd.DataFrame) -> pd.Series:
+    """Requests that count in the phase figures: those not started inside a check window of the harness."""
+    if "in_check" not in requests.columns:
+        return pd.Series(True, index=requests.index, dtype=bool)
+    return ~requests["in_check"].eq(True)
+
+
+def _measured(requests: pd.DataFrame) -> pd.DataFrame:
+    return requests[measured_mask(requests)]
 
 
 def endpoint_table(frames: Frames) -> list[EndpointFigures]:
     """One row per (phase, endpoint), phases in timeline order."""
     order = {name: i for i, name in enumerate(phase_names(frames))}
-    requests = frames.requests[frames.requests["phase"].isin(order)]
+    requests = _measured(frames.requests)
+    requests = requests[requests["phase"].isin(order)]
     rows = [EndpointFigures(phase=str(phase), name=str(name), **latency_stats(subset))
             for (phase, name), subset in requests.groupby(["phase", "name"], sort=False)]
     return sorted(rows, key=lambda r: (order[r.phase], r.name))
@@ -311,3 +333,55 @@ def _counts(values: pd.Series) -> dict[str, int]:
 
 def _text(value: Any) -> str | None:
     return None if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA else str(value)
+
+
+REFUSED_STATUS = 0  # a request that got no response at all (connection refused or reset)
+
+
+def outages(frames: Frames, probe_interval_s: float) -> list[Outage]:
+    """Stretches of the timeline in which the service did not answer: from a failed health probe to the next
+    healthy one, and runs of consecutive refused requests (no response at all), merged where they overlap."""
+    spans: list[tuple[float, float, str]] = []
+    health = frames.health.sort_values("at") if not frames.health.empty else frames.health
+    start: float | None = None
+    for row in health.itertuples():
+        if not row.ok and start is None:
+            start = float(row.at)
+        elif row.ok and start is not None:
+            spans.append((start, float(row.at), "health"))
+            start = None
+    if start is not None:
+        spans.append((start, float(health["at"].iloc[-1]) + probe_interval_s, "health"))
+    requests = frames.requests
+    if not requests.empty:
+        refused = (requests["status"] == REFUSED_STATUS) & requests["error"].notna()
+        run_id = (refused != refused.shift()).cumsum()
+        for _, group in requests[refused].groupby(run_id[refused]):
+            if len(group) >= 2:
+                ended = float((group["start"] + group["latency_ms"].fillna(0) / 1000).max())
+                spans.append((float(group["start"].min()), ended, "requests"))
+    if frames.phases.empty:
+        return []
+    first = float(frames.phases["started"].min())
+    last = float(np.nanmax(frames.phases["ended"].to_numpy(dtype="float64"))) \
+        if frames.phases["ended"].notna().any() else max((s[1] for s in spans), default=first)
+    merged: list[list[Any]] = []
+    for begin, end, source in sorted(spans):
+        begin, end = max(begin, first), min(end, last)
+        if end <= begin:
+            continue
+        if merged and begin <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+            if source not in merged[-1][2]:
+                merged[-1][2].append(source)
+        else:
+            merged.append([begin, end, [source]])
+    starts = frames.phases["started"].to_numpy(dtype="float64")
+    names = list(frames.phases["name"])
+    result = []
+    for begin, end, sources in merged:
+        index = int(np.searchsorted(starts, begin, side="right")) - 1
+        result.append(Outage(started=begin, ended=end, seconds=end - begin,
+                             phase=str(names[index]) if index >= 0 else None,
+                             source="both" if len(sources) > 1 else sources[0]))
+    return result

@@ -12,13 +12,26 @@ import pandas as pd
 from harness.core.streams import read_json_lines
 from harness.inject.contention import STREAM as CONTENTION_STREAM
 from harness.plan import Plan
-from harness.records.run import ActionRecord, ContentionRecord, RollbackResult, Stop
+from harness.records.run import (
+    CLEANUP_STREAM,
+    QUARANTINE_STREAM,
+    STUB_STREAM,
+    ActionRecord,
+    CleanupRecord,
+    ContentionRecord,
+    Fault,
+    FlagChange,
+    PackageRecord,
+    QuarantineRecord,
+    Stop,
+    StubTraffic,
+)
 from harness.records.summary import CauseFigures, LoadSettings, Summary, SwapFigures, TimelineEntry, WaitFigures
 from harness.result import analysis, causes
 from harness.result.frames import Frames, load_frames
 from harness.result.lint_check import check_statements
+from harness.result.rollback import check_windows, rollback_result, version_table
 from harness.rundir import RUN_LOG, RunDir
-from harness.verify.rollback import STREAM as ROLLBACK_STREAM
 
 
 @dataclass
@@ -34,9 +47,13 @@ class RunFacts:
     actions: list[ActionRecord] = field(default_factory=list)
     observer_errors: list[str] = field(default_factory=list)
     invalid_indexes: list[str] = field(default_factory=list)
+    flags: list[FlagChange] = field(default_factory=list)
     stop: Stop | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
     plan: str | None = None
+    faults: list[Fault] = field(default_factory=list)
+    stage: str | None = None  # the last stage that started
+    last_at: float | None = None  # the last fact's time
 
 
 def read_facts(run: RunDir) -> RunFacts:
@@ -44,6 +61,7 @@ def read_facts(run: RunDir) -> RunFacts:
     for row in read_json_lines(run.stream(RUN_LOG)):
         event = row.pop("event", None)
         at = row.pop("at", None)
+        facts.last_at = at if isinstance(at, int | float) else facts.last_at
         if event == "run":
             facts.started, facts.overrides, facts.plan = at or 0.0, row.get("overrides") or {}, row.get("plan")
         elif event == "environment":
@@ -56,14 +74,25 @@ def read_facts(run: RunDir) -> RunFacts:
                                            stopped_at=row["stopped_at"], healthy_at=row["healthy_at"]))
         elif event == "action":
             facts.actions.append(ActionRecord(**row))
+        elif event == "fault":
+            known = {k: v for k, v in row.items() if k in Fault.__dataclass_fields__}
+            facts.faults.append(Fault(**(known | {"at": at or 0.0})))  # the fault's own time is the row's
+        elif event == "stage":
+            facts.stage = row.get("name")
         elif event == "observer_error":
             facts.observer_errors.append(f"{row['source']}: {row['message']}")
         elif event == "invalid_indexes":
             facts.invalid_indexes = list(row.get("indexes") or [])
+        elif event == "flag":
+            facts.flags.append(FlagChange(**row))
         elif event == "stop":
             facts.stop = Stop(row["kind"], row["message"])
         elif event == "ended":
             facts.ended = at
+    if facts.ended is None and facts.stop is None and facts.started:
+        # No end was recorded: the harness was killed (SIGKILL, OOM, power) before it could say so.
+        facts.stop = Stop("killed", "the harness died before the run ended (no end was recorded); this report "
+                          "is built from what its streams hold")
     return facts
 
 
@@ -71,13 +100,11 @@ def build_summary(plan: Plan, run: RunDir) -> tuple[Summary, Frames]:
     """Every figure of the run from its streams; gates and verdict are left for verify.verdict.judge."""
     facts = read_facts(run)
     frames = load_frames(run)
-    ended = facts.ended or time.time()
+    ended = facts.ended or facts.last_at or time.time()
+    outages = analysis.outages(frames, plan.health_interval_ms / 1000)
     phases = analysis.phase_table(frames)
     statements = analysis.statement_table(frames)
-    rollbacks = [RollbackResult.from_row(row) for row in read_json_lines(run.stream(ROLLBACK_STREAM))]
-    rollback = rollbacks[0] if rollbacks else RollbackResult(
-        safe=False, checked=False, error=None if any(a.name == "revert" for p in plan.timeline for a in p.actions)
-        else "the timeline has no revert")
+    rollback = rollback_result(plan, frames, run)
     contention = [ContentionRecord(**row) for row in read_json_lines(run.stream(CONTENTION_STREAM))]
     by_cause, waits = blame(frames, facts.swaps)
     summary = Summary(
@@ -85,7 +112,7 @@ def build_summary(plan: Plan, run: RunDir) -> tuple[Summary, Frames]:
         environment=facts.environment, verdict="fail", exit_code=1,
         started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(facts.started or ended)),
         duration_s=ended - (facts.started or ended),
-        incomplete=None if facts.stop is None else facts.stop.kind if facts.stop.kind == "interrupted"
+        incomplete=None if facts.stop is None else facts.stop.kind if facts.stop.kind in ("interrupted", "killed")
         else facts.stop.message,
         phases=phases,
         endpoints=analysis.endpoint_table(frames),
@@ -117,6 +144,14 @@ def build_summary(plan: Plan, run: RunDir) -> tuple[Summary, Frames]:
         waits=waits,
         held_up_rule=causes.HELD_UP_RULE,
         default_gates=plan.default_gates,
+        versions=version_table(frames),
+        check_windows=check_windows(run),
+        flags=facts.flags,
+        **package_figures(run),
+        faults=facts.faults,
+        outage_s=sum(o.seconds for o in outages),
+        outages=outages,
+        reached_stage=facts.stage,
     )
     return summary, frames
 
@@ -136,3 +171,32 @@ def blame(frames: Frames, swaps: list[SwapFigures]) -> tuple[list[CauseFigures],
     by_cause = causes.cause_table(requests, request_causes, by_lock, slow, frames.phases, statement_windows,
                                   swap_windows)
     return by_cause, causes.wait_table(waits, causes.wait_causes(waits, swap_windows), names)
+def package_figures(run: RunDir) -> dict[str, Any]:
+    """packages, quarantine (with whether each was reverted), stub_traffic and cleanup, from their streams."""
+    packages: list[PackageRecord] = []
+    quarantine: list[QuarantineRecord] = []
+    for row in read_json_lines(run.stream(QUARANTINE_STREAM)):
+        event = row.pop("event", None)
+        if event == "package":
+            packages.append(PackageRecord(**row))
+        elif event == "applied":
+            quarantine.append(QuarantineRecord(**row))
+        elif event == "reverted":
+            problems = row.get("problems") or []
+            for record in quarantine:
+                if record.release == row.get("release") and record.status == "applied":
+                    record.reverted = not problems
+                    record.message = record.message or ("; ".join(problems) if problems else None)
+    traffic: dict[str, StubTraffic] = {}
+    for row in read_json_lines(run.stream(STUB_STREAM)):
+        host, at = str(row.get("host") or "?"), float(row.get("at") or 0.0)
+        entry = traffic.setdefault(host, StubTraffic(host, 0, at, at))
+        entry.requests += 1
+        entry.first_at, entry.last_at = min(entry.first_at, at), max(entry.last_at, at)
+        method = str(row.get("method"))
+        entry.methods[method] = entry.methods.get(method, 0) + 1
+        if row.get("path") not in entry.paths and len(entry.paths) < 5:
+            entry.paths.append(str(row.get("path")))
+    cleanup = [CleanupRecord(**row) for row in read_json_lines(run.stream(CLEANUP_STREAM))]
+    return {"packages": packages, "quarantine": quarantine,
+            "stub_traffic": sorted(traffic.values(), key=lambda t: -t.requests), "cleanup": cleanup}

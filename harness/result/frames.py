@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +14,9 @@ from harness.observe.migration_backends import statements_from_samples
 from harness.observe.statement_log import logged_statements
 from harness.rundir import RunDir
 
-REQUEST_COLUMNS = ["start", "phase", "name", "method", "status", "latency_ms", "bytes", "error", "sqlstate", "worker"]
+REQUEST_COLUMNS = ["start", "phase", "name", "method", "status", "latency_ms", "bytes", "error", "sqlstate", "worker",
+                   "served_by", "in_check"]
+CHECKS_STREAM = "checks.jsonl"  # the rollback check's windows (verify.rollback writes it)
 LOCK_COLUMNS = ["sampled_at", "phase", "pid", "state", "wait_event_type", "wait_event", "mode", "locktype",
                 "relation", "waiting_s", "blocked_by", "root_blocker", "chain_depth", "application_name", "query",
                 "root_application", "root_query", "root_state"]
@@ -22,6 +24,7 @@ STATEMENT_COLUMNS = ["phase", "seq", "version", "direction", "source", "sql", "s
                      "sqlstate", "error", "pid", "statement_index", "txn", "attempt", "locks", "locks_held", "rewrites",
                      "origin"]
 PHASE_COLUMNS = ["name", "started", "ended", "from_version", "to_version"]
+HEALTH_COLUMNS = ["at", "phase", "ok", "status", "latency_ms", "error"]
 BEFORE_FIRST_PHASE, AFTER_LAST_PHASE = "warmup", "teardown"
 TRACED_TXN_BASE = 1_000_000  # transaction ids of traced command statements, apart from the SQL runner's
 
@@ -32,11 +35,12 @@ class Frames:
     locks: pd.DataFrame
     statements: pd.DataFrame
     phases: pd.DataFrame
+    health: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=HEALTH_COLUMNS))
 
     def write_parquet(self, directory: Path) -> dict[str, str]:
         """Write each frame as <name>.parquet (whole or not at all); returns the artifact names."""
         artifacts = {}
-        for name in ("requests", "locks", "statements", "phases"):
+        for name in ("requests", "locks", "statements", "phases", "health"):
             file = f"{name}.parquet"
             temp = directory / f".{file}.tmp"
             getattr(self, name).to_parquet(temp, index=False)
@@ -50,6 +54,7 @@ def load_frames(run: RunDir) -> Frames:
     phases = phase_frame(run.stream("phases.jsonl"))
     requests = request_frame(run.stream("requests.csv"))
     requests.insert(1, "phase", tag_phases(requests["start"], phases))
+    requests["in_check"] = in_windows(requests["start"], read_json_lines(run.stream(CHECKS_STREAM)))
     requests = requests[REQUEST_COLUMNS]
     locks = pd.DataFrame(read_json_lines(run.stream("locks.jsonl")), columns=[c for c in LOCK_COLUMNS if c != "phase"])
     locks.insert(1, "phase", tag_phases(locks["sampled_at"], phases))
@@ -57,7 +62,12 @@ def load_frames(run: RunDir) -> Frames:
     traced = traced_command_statements(steps, read_json_lines(run.stream("migration_backends.jsonl")),
                                        logged_statements(run.log("postgres.log"), MIGRATION_APPLICATION))
     statements = pd.DataFrame(steps + traced, columns=STATEMENT_COLUMNS)
-    return Frames(requests, _typed_locks(locks), _typed_statements(statements), phases)
+    health = pd.DataFrame(read_json_lines(run.stream("health.jsonl")), columns=[c for c in HEALTH_COLUMNS
+                                                                                 if c != "phase"])
+    health["at"] = health["at"].astype("float64")
+    health["ok"] = health["ok"].astype("bool")
+    health.insert(1, "phase", tag_phases(health["at"], phases))
+    return Frames(requests, _typed_locks(locks), _typed_statements(statements), phases, health)
 
 
 def traced_command_statements(steps: list[dict], samples: list[dict], logged: list[dict]) -> list[dict]:
@@ -116,9 +126,12 @@ def request_frame(path: Path) -> pd.DataFrame:
     if not path.exists() or path.stat().st_size == 0:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in (
             ("start", "float64"), ("name", "str"), ("method", "str"), ("status", "int64"), ("latency_ms", "float64"),
-            ("bytes", "int64"), ("error", "object"), ("sqlstate", "object"), ("worker", "int64"))})
+            ("bytes", "int64"), ("error", "object"), ("sqlstate", "object"), ("worker", "int64"),
+            ("served_by", "str"))})
     frame = pd.read_csv(path, on_bad_lines="skip", keep_default_na=False,
-                        dtype={"name": str, "method": str, "error": str, "sqlstate": str})
+                        dtype={"name": str, "method": str, "error": str, "sqlstate": str, "served_by": str})
+    if "served_by" not in frame.columns:  # recorded before requests said who served them
+        frame["served_by"] = ""
     frame["start"] = pd.to_numeric(frame["start"], errors="coerce")
     frame = frame.dropna(subset=["start"])
     for column in ("status", "bytes", "worker"):
@@ -127,6 +140,15 @@ def request_frame(path: Path) -> pd.DataFrame:
     for column in ("error", "sqlstate"):
         frame[column] = frame[column].where(frame[column] != "", None)
     return frame.sort_values("start", kind="stable").reset_index(drop=True)
+
+
+def in_windows(stamps: pd.Series, windows: list[dict]) -> pd.Series:
+    """Whether each stamp falls inside one of the harness's check windows ({started, ended})."""
+    inside = np.zeros(len(stamps), dtype=bool)
+    values = stamps.to_numpy(dtype="float64")
+    for window in windows:
+        inside |= (values >= float(window["started"])) & (values <= float(window["ended"]))
+    return pd.Series(inside, index=stamps.index, dtype=bool)
 
 
 def tag_phases(stamps: pd.Series, phases: pd.DataFrame) -> pd.Series:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from harness.inject.contention import ContentionObserver
 from harness.observe.base import ObserverFactory
+from harness.observe.health import HealthObserver
 from harness.observe.locks import LockObserver
 from harness.observe.migration_backends import MigrationBackendsObserver
 from harness.observe.table_facts import TableFactsObserver
 from harness.verify.rollback import RollbackObserver
 
 OBSERVERS: tuple[ObserverFactory, ...] = (
+    HealthObserver,  # the service's health check, every half second, for the whole run
     LockObserver,  # lock waits, for the whole run
     MigrationBackendsObserver,  # the backends of migration commands, while each runs
     ContentionObserver,  # the plan's [[contention]] sessions, during their phases

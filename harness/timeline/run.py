@@ -2,17 +2,23 @@
 
 Whatever happens (success, a failure, Ctrl-C), everything started is stopped and the streams stay on disk;
 the outcome is returned, never attached to an exception. The report is built from the streams afterwards.
+Should the harness itself die (SIGKILL), its children get a parent-death signal and the watchdog removes the
+rest from the run's registry; every run first removes what dead runs left (harness.cleanup).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
+import re
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.cleanup import remove_dead_runs
+from harness.core import ownership, redaction
 from harness.core.errors import EnvironmentFailure, InputError, MigrationError
 from harness.core.signals import held_signals
 from harness.core.streams import JsonLines
@@ -22,19 +28,26 @@ from harness.events import Events
 from harness.load.launcher import Load
 from harness.observe.base import ObserverContext
 from harness.plan import Plan
-from harness.records.run import ActionRecord, Stop
+from harness.plan.packages import unpacked
+from harness.records.run import ActionRecord, Phase, Stop
 from harness.rundir import RunDir, RunLog
 from harness.seed import seed
 from harness.service import swap as service
+from harness.service.mixed import MixedProxy
 from harness.timeline import clock
-from harness.timeline.actions import PlannedPhase
+from harness.timeline.actions import SETUP, PlannedPhase, split_setup
 from harness.timeline.actions.base import Action
+from harness.timeline.faults import FaultWatcher
 from harness.timeline.observers import OBSERVERS
 from harness.timeline.state import Rehearsal, Skip
 from harness.upgrade.migrate import Migrator
+from harness.verify.checksum import TableProblem, check_tables
+from harness.watchdog import Watchdog
 
 Say = Callable[[str], None]
 HARNESS_LOG = "harness.log"
+WATCHDOG_LOG = "watchdog.log"
+SECRET_ENV_NAME = redaction.SECRET_NAME
 
 
 @dataclass
@@ -44,6 +57,7 @@ class Outcome:
     run: RunDir
     environment: str = ""
     stop: Stop | None = None
+    plan: Plan | None = None  # the plan as run: package releases unpacked into the run directory
 
 
 def rehearse(plan: Plan, phases: list[PlannedPhase], kind: str, out: Path | None, say: Say = print) -> Outcome:
@@ -52,30 +66,58 @@ def rehearse(plan: Plan, phases: list[PlannedPhase], kind: str, out: Path | None
     outcome = Outcome(run)
     log = RunLog(run)
     log.write("run", scenario=plan.scenario, plan=str(plan.path), overrides=plan.overrides, run_id=run.run_id,
-              from_version=plan.from_version, to_version=plan.to_version)
+              from_version=plan.from_version, to_version=plan.to_version, pid=os.getpid())
     stack = contextlib.ExitStack()
     secrets: list[str] = []
+    watchdog = Watchdog()
+    faults: list[FaultWatcher] = []
+    registry = ownership.RunRegistry(run.run_id, run.path)
     try:
-        _run(plan, phases, kind, run, log, stack, outcome, secrets, say)
-    except BaseException as exc:  # noqa: BLE001 - every way out is recorded, then mapped by the CLI
-        outcome.stop = _stop(exc, run, secrets)
-    finally:
-        with held_signals() as caught:
+        with ownership.active(registry):
             try:
-                stack.close()
-            except BaseException as exc:  # noqa: BLE001 - a teardown failure must not hide what came before
-                outcome.stop = outcome.stop or _stop(exc, run, secrets)
-        if caught and outcome.stop is None:
-            outcome.stop = Stop("interrupted", "interrupted during teardown")
-        if outcome.stop is not None:
-            log.write("stop", outcome.stop)
-        log.write("ended")
-        log.close()
+                watchdog.start(registry.path, run.log(WATCHDOG_LOG))
+                _stage(log, "cleanup")
+                for line in remove_dead_runs():
+                    say(f"cleanup: removed {line}")
+                    log.write("cleanup", removed=line)
+                _run(plan, phases, kind, run, log, stack, outcome, secrets, faults, say)
+            except BaseException as exc:  # noqa: BLE001 - every way out is recorded, then mapped by the CLI
+                outcome.stop = _stop(exc, run, secrets)
+            finally:
+                with held_signals() as caught:
+                    log.write("teardown")
+                    try:
+                        stack.close()
+                    except BaseException as exc:  # noqa: BLE001 - a teardown failure must not hide what came before
+                        outcome.stop = outcome.stop or _stop(exc, run, secrets)
+                    run.release_reserve()  # the space held back for these last facts and the report
+                    for watcher in faults:
+                        for fault in watcher.unwritten:
+                            log.write("fault", fault)
+                if caught and outcome.stop is None:
+                    outcome.stop = Stop("interrupted", "interrupted during teardown")
+                if outcome.stop is not None:
+                    log.write("stop", outcome.stop)
+                log.write("ended")
+                log.close()
+    finally:
+        registry.close()
+        watchdog.dismiss()
     return outcome
 
 
+def _stage(log: RunLog, name: str) -> None:
+    """A step of the run outside the timeline's phases began: the summary's reached_stage."""
+    log.write("stage", name=name)
+
+
 def _run(plan: Plan, phases: list[PlannedPhase], kind: str, run: RunDir, log: RunLog, stack: contextlib.ExitStack,
-         outcome: Outcome, secrets: list[str], say: Say) -> None:
+         outcome: Outcome, secrets: list[str], fault_watchers: list[FaultWatcher], say: Say) -> None:
+    redaction.remember(*(value for name, value in {**plan.service_env, **plan.load_env}.items()
+                         if re.fullmatch(SECRET_ENV_NAME, name, re.I)))
+    plan = outcome.plan = unpacked(plan, run.path)  # package releases: their files, safely, in the run dir
+    setup, phases = split_setup(phases)
+    _stage(log, "environment")
     env, why = open_environment(plan, kind, run.path, run.run_id)
     stack.callback(env.close)
     outcome.environment = env.name
@@ -92,15 +134,25 @@ def _run(plan: Plan, phases: list[PlannedPhase], kind: str, run: RunDir, log: Ru
 
     events = Events(report_error)
     t0 = time.monotonic()
+    _stage(log, "database")
     database = env.start_database()
     secrets.append(database.password)
+    redaction.remember(database.password)
     timing("database_start_s", t0)
 
     statements = JsonLines(run.stream("statements.jsonl"))
     stack.callback(statements.close)
     migrator = Migrator(plan, database, statements, run.log("migrations.log"), run.run_id, events,
                         lambda message: report_error("migrations", message))
+    old = plan.releases[plan.from_version]
+    rehearsal = Rehearsal(plan, env, database, migrator, events, log, say, serving=old, run=run, stack=stack)
+    if setup:  # before anything of a package runs: its set-up migrations, its service
+        rehearsal.phase = Phase(SETUP, old.version, old.version, time.time())
+        for action in setup:
+            _act(rehearsal, action, SETUP)
+        plan = outcome.plan = rehearsal.plan
     t0 = time.monotonic()
+    _stage(log, "schema")
     try:
         migrator.apply(plan.setup_path(), phase="setup")
     except MigrationError as failure:
@@ -108,32 +160,53 @@ def _run(plan: Plan, phases: list[PlannedPhase], kind: str, run: RunDir, log: Ru
                                  f"(log: {run.log('migrations.log')})") from None
     migrator.applied.clear()  # the setup is the baseline: a revert never undoes it
     timing("schema_setup_s", t0)
+    try:  # bad input found before the load starts, not after the baseline
+        check_tables(database, plan.rollback.checked_tables)
+    except TableProblem as problem:
+        raise plan.error("rollback.tables", f"{problem} in the {plan.from_version} schema") from None
+    _stage(log, "seed")
     seeded = seed(plan, database, run.log("seed.log"), run.run_id)
     log.write("timing", name="seed_s", seconds=seeded)
     say(f"database ready: schema {plan.from_version}, seeded in {seeded:.1f}s")
 
     t0 = time.monotonic()
-    old = plan.releases[plan.from_version]
+    _stage(log, "service")
+    old = rehearsal.serving
     url = service.start(env, plan, old)
     timing("service_start_s", t0)
 
-    context = ObserverContext(plan, database, run, events, report_error, say)
+    _stage(log, "observers")
+    context = ObserverContext(plan, database, run, events, report_error, say, service_url=url,
+                              service_environ=env.service_environ)
     for factory in OBSERVERS:
         observer = factory(context)
         if observer is not None:
             stack.callback(observer.close)
             observer.attach(events)
 
+    proxy = None
+    if any(action.name == "start_other" for planned in phases for action in planned.actions):
+        proxy = MixedProxy(url, old.version)  # the load goes through it, so that it can split between versions
+        stack.callback(proxy.close)
+        # stop-then-start: from the stop on, whatever answers is the new version
+        events.swap_started.add_listener(lambda to_version, **_: proxy.set_primary(to_version))
+        log.write("mixed_proxy", url=proxy.url, service=url)
+    _stage(log, "load")
     load = Load(plan, run.stream("requests.csv"), run.log("locust.log"), run.run_id)
     stack.callback(load.stop)
-    load.start(url)
+    watcher = FaultWatcher(env, database, load, log, say, run.path)
+    fault_watchers.append(watcher)
+    watcher.watch(events)
+    stack.callback(watcher.close)  # closed first: stopping the load and the service on purpose is no fault
+    load.start(proxy.url if proxy is not None else url)
     load.wait_for_traffic()
-    time.sleep(load.ramp_seconds())
+    watcher.sleep(load.ramp_seconds())
     say(f"load running: {plan.users} users against {url}")
 
+    _stage(log, "timeline")
     phase_stream = JsonLines(run.stream(clock.STREAM))
     stack.callback(phase_stream.close)
-    rehearsal = Rehearsal(plan, env, database, migrator, events, log, say, serving=old)
+    rehearsal.url, rehearsal.mixed, rehearsal.wait = url, proxy, watcher.sleep
     phase_clock = clock.PhaseClock(phase_stream, events)
     for planned in phases:
         with phase_clock.phase(planned.name, rehearsal.serving.version) as phase:
@@ -142,7 +215,8 @@ def _run(plan: Plan, phases: list[PlannedPhase], kind: str, run: RunDir, log: Ru
                 say(f"{planned.name}: " + "; ".join(a.describe(plan) for a in planned.actions))
             for action in planned.actions:
                 _act(rehearsal, action, planned.name)
-            time.sleep(planned.soak_s)
+                watcher.check()
+            watcher.sleep(planned.soak_s)
             phase.to_version = rehearsal.serving.version
     events.rehearsal_ending.fire()
 
@@ -150,7 +224,9 @@ def _run(plan: Plan, phases: list[PlannedPhase], kind: str, run: RunDir, log: Ru
 def _act(rehearsal: Rehearsal, action: Action, phase_name: str) -> None:
     """Run one action and record how it went; a failed migration is recorded, and the timeline goes on."""
     assert rehearsal.phase is not None
-    record = ActionRecord(phase_name, action.name, action.describe(rehearsal.plan), time.time())
+    record = ActionRecord(phase_name, action.name, action.describe(rehearsal.plan), time.time(),
+                          expect_failure=bool(getattr(action, "expect_failure", False)))
+    rehearsal.log.write("action_started", phase=phase_name, name=action.name)
     rehearsal.events.action_started.fire(phase=rehearsal.phase, action=action)
     try:
         record.message = action.run(rehearsal)

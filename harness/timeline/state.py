@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from harness.core.database import Database
 from harness.environments.base import Environment
 from harness.events import Events
 from harness.plan import Plan, Release
 from harness.records.run import Phase
-from harness.rundir import RunLog
+from harness.rundir import RunDir, RunLog
+from harness.service.mixed import MixedProxy
 from harness.upgrade.migrate import Migrator
 
 
@@ -30,6 +33,12 @@ class Rehearsal:
     serving: Release  # the release the service runs now
     phase: Phase | None = None  # the phase running now
     upgrade_failed: bool = False  # the last migrate failed (and was not reverted since)
+    url: str = ""  # the service's own URL (the load may go through `mixed`)
+    mixed: MixedProxy | None = None  # the mixed-versions proxy, when the timeline starts another version
+    beside: Release | None = None  # the release running beside the service (start_other)
+    run: RunDir | None = None  # for actions that own a stream of their own (quarantine, cleanup)
+    stack: contextlib.ExitStack | None = None  # the run's teardown: what an action starts, it stops there
+    wait: Callable[[float], None] = field(default=time.sleep)  # sleeps; raises when a fatal fault ends the run
 
     @property
     def old(self) -> Release:

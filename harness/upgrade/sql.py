@@ -7,9 +7,11 @@ a lock timeout is rolled back and retried after a fixed or exponential backoff w
 
 from __future__ import annotations
 
+import contextlib
 import re
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,14 +20,54 @@ import psycopg
 from pglast import ast
 
 from harness.core.database import Database
-from harness.core.errors import MigrationError, SqlInputError
+from harness.core.errors import EnvironmentFailure, MigrationError
 from harness.core.poller import Report
-from harness.core.postgres import LOCK_NOT_AVAILABLE, MIGRATION_APPLICATION
+from harness.core.postgres import CHECK_APPLICATION, LOCK_NOT_AVAILABLE, MIGRATION_APPLICATION, QUERY_CANCELED
+from harness.core.text import redact_sql
 from harness.plan import RunnerOptions
+from harness.plan.sql_files import migration_files as migration_files  # re-exported
+from harness.plan.sql_files import sql_statements
 from harness.records.run import Step
 from harness.upgrade import trace
 
 MAX_BACKOFF_S = 5.0
+TERMINATE_AFTER_S = 5.0  # a cancelled statement still running after this has its backend terminated
+
+
+class Deadline:
+    """Bounds one statement: past `seconds` it is cancelled (the libpq cancel request, as pg_cancel_backend);
+    if it is still running TERMINATE_AFTER_S later, its backend is terminated. `fired` says it expired."""
+
+    def __init__(self, conn: psycopg.Connection, dsn: str, seconds: float) -> None:
+        self.conn, self.dsn, self.seconds = conn, dsn, seconds
+        self.pid = conn.info.backend_pid
+        self.fired = False
+        self._done = threading.Event()
+        self._timer: threading.Timer | None = None
+
+    @contextlib.contextmanager
+    def watch(self) -> Iterator[None]:
+        self._done.clear()
+        self._timer = threading.Timer(self.seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+        try:
+            yield
+        finally:
+            self._done.set()
+            self._timer.cancel()
+
+    def _expire(self) -> None:
+        if self._done.is_set():
+            return
+        self.fired = True
+        with contextlib.suppress(Exception):
+            self.conn.cancel_safe(timeout=5)
+        if self._done.wait(TERMINATE_AFTER_S):
+            return
+        with contextlib.suppress(Exception), psycopg.connect(self.dsn, autocommit=True, connect_timeout=5,
+                                                             application_name=CHECK_APPLICATION) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", [self.pid])
 
 
 @dataclass
@@ -36,22 +78,9 @@ class Unit:
     wrapped: bool = False
 
 
-def migration_files(directory: Path, direction: str) -> list[Path]:
-    """The files to run for `direction` ("up" or "down") in the order they run."""
-    files = sorted(directory.glob(f"*.{direction}.sql"))
-    return list(reversed(files)) if direction == "down" else files
-
-
 def statements(path: Path) -> list[str]:
     """The statements of one file, split by PostgreSQL's own parser."""
-    try:
-        return list(pglast.split(path.read_text(encoding="utf-8"), with_parser=True))
-    except UnicodeDecodeError as exc:
-        raise SqlInputError(path, "", f"not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise SqlInputError(path, "", exc.strerror or str(exc)) from None
-    except pglast.parser.ParseError as exc:
-        raise SqlInputError(path, "", f"cannot parse SQL: {exc}") from None
+    return sql_statements(path)
 
 
 def normalise(sql: str) -> str:
@@ -115,6 +144,19 @@ class SqlRunner:
         self.report: Report = report or (lambda message: None)
         self.options = options or RunnerOptions()
         self.txn = 0
+        self.committed = 0  # statements committed since the caller last reset it
+        self.pid: int | None = None  # the backend running migrations now
+        self.killed_after_s: float | None = None
+
+    def kill(self, after_s: float) -> bool:
+        """Terminate the backend running the migration now (a migration process killed mid-way)."""
+        pid = self.pid
+        if pid is None:
+            return False
+        self.killed_after_s = after_s
+        with psycopg.connect(self.database.dsn(), autocommit=True) as conn:
+            conn.execute("SELECT pg_terminate_backend(%s)", [pid])
+        return True
 
     def run(self, files: list[Path], phase: str, version: str, direction: str, seq: int = 0,
             options: RunnerOptions | None = None) -> int:
@@ -122,17 +164,34 @@ class SqlRunner:
         number. Raises MigrationError on the first error."""
         parsed = [(path, statements(path)) for path in files]  # parse everything before touching the database
         options = options or self.options
-        with psycopg.connect(self.database.dsn(), autocommit=True, application_name=MIGRATION_APPLICATION) as conn:
-            _configure(conn, options)
-            for path, sqls in parsed:
-                for unit in units(sqls, options.transaction):
-                    seq = self._run_unit(conn, unit, path, phase, version, direction, seq, options)
+        self.killed_after_s = None
+        try:
+            conn = psycopg.connect(self.database.dsn(), autocommit=True, application_name=MIGRATION_APPLICATION,
+                                   connect_timeout=10)
+        except psycopg.OperationalError as exc:
+            raise EnvironmentFailure(f"cannot connect to the database to run {files[0].name if files else 'SQL'}: "
+                                     f"{' '.join(str(exc).split())[:200]}") from None
+        with conn:
+            self.pid = conn.info.backend_pid
+            try:
+                _configure(conn, options)
+                for path, sqls in parsed:
+                    for unit in units(sqls, options.transaction):
+                        seq = self._run_unit(conn, unit, path, phase, version, direction, seq, options)
+                        self.committed += len(unit.statements)
+            finally:
+                self.pid = None
         return seq
 
     def invalid_indexes(self) -> list[str]:
-        with psycopg.connect(self.database.dsn(), autocommit=True) as conn:
-            return [row[0] for row in conn.execute(
-                "SELECT indexrelid::regclass::text FROM pg_index WHERE NOT indisvalid ORDER BY 1")]
+        """Indexes marked invalid (a failed CONCURRENTLY build); empty when the database cannot be asked."""
+        try:
+            with psycopg.connect(self.database.dsn(), autocommit=True, connect_timeout=5) as conn:
+                return [row[0] for row in conn.execute(
+                    "SELECT indexrelid::regclass::text FROM pg_index WHERE NOT indisvalid ORDER BY 1")]
+        except psycopg.Error as exc:
+            self.report(f"cannot list invalid indexes: {' '.join(str(exc).split())[:200]}")
+            return []
 
     def _run_unit(self, conn: psycopg.Connection, unit: Unit, path: Path, phase: str, version: str,
                   direction: str, seq: int, options: RunnerOptions) -> int:
@@ -141,9 +200,10 @@ class SqlRunner:
         def new_step(sql: str, index: int | None, attempt: int) -> Step:
             nonlocal seq
             seq += 1
-            return Step(phase, seq, version, direction, path.name, normalise(sql), time.time(),
+            return Step(phase, seq, version, direction, path.name, normalise(redact_sql(sql)), time.time(),
                         pid=conn.info.backend_pid, statement_index=index, txn=self.txn, attempt=attempt)
 
+        deadline = Deadline(conn, self.database.dsn(), options.step_deadline_s)
         for attempt in range(1, options.lock_retries + 2):
             self.txn += 1
             pending: Step | None = None
@@ -152,13 +212,15 @@ class SqlRunner:
                     conn.execute("BEGIN")
                 for index, sql in unit.statements:
                     pending = new_step(sql, index, attempt)
-                    self._execute_traced(conn, pending, sql)
+                    with deadline.watch():
+                        self._execute_traced(conn, pending, sql)
                     if not single:
                         self.record(pending)
                         pending = None
                 if unit.wrapped:
                     pending = pending or new_step("COMMIT", None, attempt)
-                    conn.execute("COMMIT")
+                    with deadline.watch():
+                        conn.execute("COMMIT")
                     pending.ended = time.time()
                     self.record(pending)
                 return seq
@@ -167,9 +229,23 @@ class SqlRunner:
                 failed.ended = time.time()
                 failed.sqlstate = exc.sqlstate
                 failed.error = (exc.diag.message_primary or str(exc)).strip()
+                if self.killed_after_s is not None:
+                    failed.error = f"killed by the harness after {self.killed_after_s:g} s mid-way ({failed.error})"
+                if deadline.fired:
+                    failed.sqlstate = failed.sqlstate or QUERY_CANCELED
+                    failed.error = (f"exceeded its deadline of {options.step_deadline_s:g} s (step_deadline_s): "
+                                    f"cancelled ({failed.error})")
                 self.record(failed)
+                if conn.broken and not deadline.fired and self.killed_after_s is None:
+                    raise EnvironmentFailure(f"the database connection was lost during {path.name} "
+                                             f"(statement {failed.seq}): {' '.join(failed.error.split())[:200]}"
+                                             ) from None
+                if conn.broken:
+                    raise MigrationError(failed) from None
                 if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                     conn.execute("ROLLBACK")
+                if self.killed_after_s is not None:
+                    raise MigrationError(failed) from None
                 if exc.sqlstate == LOCK_NOT_AVAILABLE and attempt <= options.lock_retries:
                     time.sleep(options.backoff_s(attempt, MAX_BACKOFF_S))
                     continue

@@ -8,6 +8,7 @@ metric takes its worst phase, a count or a total sums over the phases, a longest
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from harness.plan import PHASE_METRICS, REQUEST_METRICS, Gate
 from harness.records.summary import GateResult, Summary
@@ -41,6 +42,12 @@ def observe(gate: Gate, summary: Summary) -> float | None:
         if gate.phase is None:
             return summary.downtime_s
         return sum(s.downtime_s for s in summary.swaps if s.phase == gate.phase)
+    if gate.metric == "outage_s":
+        if gate.phase is None:
+            return summary.outage_s
+        return sum(o.seconds for o in summary.outages if o.phase == gate.phase)
+    if gate.metric == "cleanup_failures":
+        return float(sum(1 for c in summary.cleanup if c.status != "ok" and gate.phase in (None, c.phase)))
     if gate.metric == "rollback_safe":
         return 1.0 if summary.rollback.safe else 0.0
     raise KeyError(gate.metric)
@@ -53,6 +60,8 @@ def _worst(gate: Gate, values: list[float]) -> float | None:
 
 
 def _requests(gate: Gate, summary: Summary) -> float | None:
+    if not summary.causes:  # a summary without the split by cause: whole phases (the stricter reading)
+        return _whole_phases(gate, summary)
     rows = [r for r in summary.causes if r.cause == (gate.cause or ALL) and r.endpoint == gate.endpoint
             and gate.phase in (None, r.phase)]
     if gate.metric in REQUEST_METRICS:
@@ -62,6 +71,16 @@ def _requests(gate: Gate, summary: Summary) -> float | None:
         return float(sum(getattr(r, column) for r in rows)) if measured else None
     # A cause without requests in a phase has no percentiles (None) but an error rate of 0: none failed.
     return _worst(gate, [float(v) for r in rows if (v := getattr(r, gate.metric)) is not None])
+
+
+def _whole_phases(gate: Gate, summary: Summary) -> float | None:
+    rows: list[Any] = [r for r in summary.endpoints if r.name == gate.endpoint] if gate.endpoint else summary.phases
+    rows = [r for r in rows if gate.phase in (None, getattr(r, "phase", None) or getattr(r, "name", None))]
+    if gate.metric == "failed_requests":
+        return float(sum(r.errors for r in rows)) if rows else None
+    if gate.metric == "held_up_requests":
+        return None
+    return _worst(gate, [float(v) for r in rows if (v := getattr(r, gate.metric, None)) is not None])
 
 
 def _waits(gate: Gate, summary: Summary) -> float | None:

@@ -1,4 +1,9 @@
-"""Shop traffic: browsing, search, order lookups and order placement."""
+"""Shop traffic: browsing, search, order lookups and order placement.
+
+Once a release that knows currencies serves (its orders carry a "currency"), a share of new orders is placed
+in a currency other than EUR, as clients updated for 2.x would. Every order the service acknowledges (201) is
+reported to the harness (harness.load.acknowledge), which looks for each one after the rollback.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,17 @@ from urllib.parse import quote
 
 from locust import FastHttpUser, between, task
 
+from harness.load.acknowledge import acknowledge
+
 SEED_ROWS = int(os.environ.get("SEED_ROWS", "1000"))
 ORDERS = SEED_ROWS
 CUSTOMERS = max(100, SEED_ROWS // 10)
 PRODUCTS = max(100, min(20000, SEED_ROWS // 50))
 PAGE_SIZE = 20
 SEARCH_TERMS = ["bl", "classic", "com", "de", "eco", "gold", "heavy", "mini", "rus", "smart bo", "eco mu"]
+FOREIGN_SHARE = 0.3  # of orders, once currencies are known
+FOREIGN_CURRENCIES = ["USD", "GBP", "CHF"]
+SERVING = {"currencies": False}  # learnt from the service's answers: do orders carry a currency?
 
 
 class ShopUser(FastHttpUser):
@@ -50,6 +60,15 @@ class ShopUser(FastHttpUser):
             "product_id": random.randint(1, PRODUCTS),
             "quantity": random.randint(1, 3),
         }
+        if SERVING["currencies"] and random.random() < FOREIGN_SHARE:
+            order["currency"] = random.choice(FOREIGN_CURRENCIES)
         with self.client.post("/orders", json=order, name="/orders", catch_response=True) as response:
             if response.status_code != 201:
                 response.failure(f"expected 201, got {response.status_code}")
+                return
+            try:
+                placed = response.json()
+            except ValueError:
+                return
+            SERVING["currencies"] = "currency" in placed
+            acknowledge("orders", placed["id"])

@@ -7,10 +7,11 @@ through when a migration fails (the timeline records it and goes on).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, Self
 
 from harness.core.errors import PlanError
 from harness.plan import ActionCall, Plan
+from harness.plan.reader import did_you_mean
 from harness.timeline.state import Rehearsal
 
 
@@ -31,6 +32,17 @@ class Action(Protocol):
         ...
 
 
+class WithoutArguments:
+    """Base of the actions that take no argument: parse rejects any."""
+
+    name: ClassVar[str]
+
+    @classmethod
+    def parse(cls, call: ActionCall, plan: Plan) -> Self:
+        no_arguments(call, plan)
+        return cls()
+
+
 def no_arguments(call: ActionCall, plan: Plan) -> None:
     """For actions that take none: any argument is an unknown key."""
     for name in call.args:
@@ -43,3 +55,12 @@ def argument(call: ActionCall, plan: Plan, name: str, kinds: tuple[type, ...], d
         raise PlanError(plan.path, f"{call.key}.{name}", f"must be {' or '.join(k.__name__ for k in kinds)}, "
                         f"got {value!r:.60}")
     return value
+
+
+def expect_failure_argument(call: ActionCall, plan: Plan) -> bool:
+    """`{ action = "migrate", expect_failure = true }`: the only argument of migrate and revert."""
+    for name in call.args:
+        if name != "expect_failure":
+            raise PlanError(plan.path, f"{call.key}.{name}",
+                            f"unknown argument of '{call.name}'{did_you_mean(name, ['expect_failure'])}")
+    return bool(argument(call, plan, "expect_failure", (bool,), False))

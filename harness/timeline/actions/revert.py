@@ -6,20 +6,22 @@ from typing import ClassVar
 
 from harness.core.errors import MigrationError
 from harness.plan import ActionCall, Plan
-from harness.timeline.actions.base import no_arguments
+from harness.timeline.actions.base import expect_failure_argument
 from harness.timeline.state import Rehearsal, Skip
 
 
 class Revert:
     name: ClassVar[str] = "revert"
 
+    def __init__(self, expect_failure: bool = False) -> None:
+        self.expect_failure = expect_failure  # the plan rehearses a failing migration: its failure is no verdict
+
     @classmethod
     def parse(cls, call: ActionCall, plan: Plan) -> Revert:
-        no_arguments(call, plan)
-        return cls()
+        return cls(expect_failure_argument(call, plan))
 
     def describe(self, plan: Plan) -> str:
-        return "down-migrations of what the upgrade applied"
+        return "down-migrations of what the upgrade applied" + (" (expected to fail)" if self.expect_failure else "")
 
     def run(self, rehearsal: Rehearsal) -> str | None:
         migrator = rehearsal.migrator

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import ClassVar
 
 from harness.core.errors import PlanError
@@ -31,5 +30,5 @@ class Soak:
         return f"soak {self.seconds:g} s"
 
     def run(self, rehearsal: Rehearsal) -> str | None:
-        time.sleep(self.seconds)
+        rehearsal.wait(self.seconds)
         return None

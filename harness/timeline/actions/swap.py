@@ -4,19 +4,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from harness.plan import ActionCall, Plan, Release
+from harness.plan import Plan, Release
 from harness.service import swap as service
-from harness.timeline.actions.base import no_arguments
+from harness.timeline.actions.base import WithoutArguments
 from harness.timeline.state import Rehearsal, Skip
 
 
-class Swap:
+class Swap(WithoutArguments):
     name: ClassVar[str] = "swap"
-
-    @classmethod
-    def parse(cls, call: ActionCall, plan: Plan) -> Swap:
-        no_arguments(call, plan)
-        return cls()
 
     def describe(self, plan: Plan) -> str:
         return f"swap the service to {plan.to_version}"

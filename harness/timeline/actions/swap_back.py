@@ -4,19 +4,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from harness.plan import ActionCall, Plan
-from harness.timeline.actions.base import no_arguments
+from harness.plan import Plan
+from harness.timeline.actions.base import WithoutArguments
 from harness.timeline.actions.swap import swap_to
 from harness.timeline.state import Rehearsal, Skip
 
 
-class SwapBack:
+class SwapBack(WithoutArguments):
     name: ClassVar[str] = "swap_back"
-
-    @classmethod
-    def parse(cls, call: ActionCall, plan: Plan) -> SwapBack:
-        no_arguments(call, plan)
-        return cls()
 
     def describe(self, plan: Plan) -> str:
         return f"swap the service back to {plan.from_version}"

@@ -1,6 +1,8 @@
 """Shop API, release 2.0: aiohttp + asyncpg. Orders carry a currency.
 
 Release 2.1 runs this same code (its migrations differ): the harness passes the version in REHEARSE_VERSION.
+With ORDER_WEBHOOK_URL set (the package's manifest sets it), every order placed is posted there, in the
+background: a slow or failing receiver never holds up the order.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import asyncpg
 from aiohttp import web
 
@@ -25,6 +28,9 @@ MAX_BIGINT = 2**63 - 1
 UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")
 DEFAULT_CURRENCY = "EUR"
 CURRENCY_CODE = re.compile("[A-Z]{3}")
+WEBHOOK_URL = os.environ.get("ORDER_WEBHOOK_URL", "")
+WEBHOOK_TIMEOUT_S = 2.0
+MAX_PENDING_WEBHOOKS = 100
 
 ORDER_COLUMNS = "id, customer_id, product_id, quantity, total_cents, currency, status, created_at"
 PRODUCT_COLUMNS = "id, sku, name, description, price_cents, created_at"
@@ -38,6 +44,9 @@ class State:
     pool_size: int
     pool: asyncpg.Pool | None = None
     reported_sqlstates: set[str] = field(default_factory=set)
+    webhooks: aiohttp.ClientSession | None = None
+    pending: set[asyncio.Task[None]] = field(default_factory=set)
+    webhook_failed: bool = False
 
 
 STATE = web.AppKey("state", State)
@@ -208,7 +217,26 @@ async def place_order(request: web.Request) -> web.Response:
         raise json_error(web.HTTPNotFound, "customer not found") from None
     if row is None:
         raise json_error(web.HTTPNotFound, "product not found")
-    return json_response(record(row), 201)
+    order = record(row)
+    state = request.app[STATE]
+    if state.webhooks is not None and len(state.pending) < MAX_PENDING_WEBHOOKS:
+        task = asyncio.create_task(notify(state, order))
+        state.pending.add(task)
+        task.add_done_callback(state.pending.discard)
+    return json_response(order, 201)
+
+
+async def notify(state: State, order: dict[str, Any]) -> None:
+    """Post an order.created event to the webhook; failures are logged once, never raised."""
+    assert state.webhooks is not None
+    try:
+        async with state.webhooks.post(WEBHOOK_URL, data=to_json({"event": "order.created", "order": order}),
+                                       headers={"Content-Type": "application/json"}) as response:
+            await response.read()
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        if not state.webhook_failed:
+            state.webhook_failed = True
+            log.warning("order webhook failed: %s", exc)
 
 
 async def get_order(request: web.Request) -> web.Response:
@@ -262,10 +290,23 @@ async def database(app: web.Application) -> AsyncIterator[None]:
     await close_pool(state)
 
 
+async def webhooks(app: web.Application) -> AsyncIterator[None]:
+    state = app[STATE]
+    if WEBHOOK_URL:
+        state.webhooks = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=WEBHOOK_TIMEOUT_S))
+    yield
+    for task in list(state.pending):
+        task.cancel()
+    await asyncio.gather(*state.pending, return_exceptions=True)
+    if state.webhooks is not None:
+        await state.webhooks.close()
+
+
 def create_app(dsn: str, pool_size: int) -> web.Application:
     app = web.Application(middlewares=[error_middleware])
     app[STATE] = State(dsn=dsn, pool_size=pool_size)
     app.cleanup_ctx.append(database)
+    app.cleanup_ctx.append(webhooks)
     app.add_routes(
         [
             web.get("/health", health),

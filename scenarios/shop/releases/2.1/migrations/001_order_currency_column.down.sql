@@ -1,2 +1,3 @@
--- Metadata only; the 200 ms lock_timeout and retries of the plan apply here too.
-ALTER TABLE orders DROP COLUMN IF EXISTS currency;
+-- Expand/contract: the rollback leaves orders.currency and its values in place. 1.0 does not name the column and
+-- inserts get its default ('EUR'), so 1.0 runs on this schema; dropping the column is the contract step of a
+-- later release (the plan declares the leftover: releases."2.1".allow_leftover). Nothing to run here.

@@ -5,7 +5,7 @@
 -- lock quickly leaves the queue, lets the requests through, and tries again.
 
 -- No default yet: existing rows stay NULL (filled in batches by 002), nothing is rewritten.
-ALTER TABLE orders ADD COLUMN currency text;
+ALTER TABLE orders ADD COLUMN IF NOT EXISTS currency text;
 
 -- From now on 1.0, which does not name currency, inserts 'EUR'. Rows it inserted in between are NULL: 002.
 ALTER TABLE orders ALTER COLUMN currency SET DEFAULT 'EUR';

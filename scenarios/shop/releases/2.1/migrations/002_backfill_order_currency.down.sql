@@ -1,1 +1,1 @@
--- Nothing to undo: the backfilled values go away with the column (001's down migration).
+-- Nothing to undo: the backfilled values stay with the column (001's down-migration keeps it).

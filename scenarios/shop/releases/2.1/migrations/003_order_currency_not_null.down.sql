@@ -1,1 +1,1 @@
-ALTER TABLE orders DROP CONSTRAINT IF EXISTS orders_currency_check, ALTER COLUMN currency DROP NOT NULL;
+-- Kept: NOT NULL with the 'EUR' default holds for 1.0's inserts too (see 001's down-migration).

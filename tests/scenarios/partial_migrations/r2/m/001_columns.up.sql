@@ -1,0 +1,3 @@
+ALTER TABLE items ADD COLUMN a int;
+ALTER TABLE items ADD COLUMN b int;
+ALTER TABLE items ADD COLUMN c int CHECK (1 / 0 = 1);
