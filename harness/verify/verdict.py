@@ -69,5 +69,7 @@ def failures(plan: Plan, summary: Summary, gates: list[GateResult]) -> list[Fail
         if phase.requests == 0 and phase.duration_s >= NO_TRAFFIC_MIN_S:
             reasons.append(Failure("no_traffic", f"{phase.name}: no request in {phase.duration_s:.1f} s: the load "
                                    "was not running, so nothing was measured", phase.name))
-    reasons += [Failure("gate", f"gate {g.name}: observed {g.observed}", g.phase) for g in gates if not g.passed]
+    said = any(r.kind == "migration_failed" for r in reasons)  # the default migration_errors gate says it again
+    reasons += [Failure("gate", f"gate {g.name}: observed {g.observed}", g.phase) for g in gates
+                if not g.passed and not (said and plan.default_gates and g.metric == "migration_errors")]
     return reasons
