@@ -58,9 +58,19 @@ def build_parser() -> argparse.ArgumentParser:
     _plan_arguments(check)
     report = commands.add_parser("report", help="rebuild every output of a run directory from its streams")
     report.add_argument("run_dir", type=Path, help="a run directory (reports/<run id>)")
+    report.add_argument("--phase", help="judge the gates on this phase alone (as if the run were that phase): "
+                        "print the verdict and exit with its code, writing nothing")
     lint = commands.add_parser("lint", help="lint migrations statically (exit 1 when a dangerous one is found, or "
                                             "when a scenario's migrations could not be read)")
     lint.add_argument("path", type=Path, help="a SQL file, a migrations directory, or a scenario")
+    facts = lint.add_mutually_exclusive_group()
+    facts.add_argument("--dsn", metavar="URL", help="read table facts (sizes, types, what is used) from this "
+                       "loopback database: read-only; the password is never printed")
+    lint.add_argument("--plan", metavar="PLAN", help="the plan the migrations run with: its runner's lock_timeout "
+                      "counts, and without --dsn or --facts the table facts come from its seeded database (built in "
+                      "a throwaway local PostgreSQL, then removed)")
+    facts.add_argument("--facts", metavar="FILE", type=Path, help="table facts a rehearsal wrote: "
+                       "RUN_DIR/streams/table_facts.json, or the run directory")
     lint.add_argument("--run", dest="run_dir", type=Path, metavar="RUN_DIR",
                       help="scenario: read the SQL migration commands ran from this rehearsal (default: the newest "
                            "rehearsal of the plan under ./reports) when they cannot print it offline")
@@ -211,12 +221,13 @@ def _repeat(args: argparse.Namespace, plan: Plan, phases: Any) -> int:
     return worst
 
 
-def _print_verdict(summary: Any, run: RunDir) -> int:
+def _print_verdict(summary: Any, run: RunDir | None) -> int:
     print(f"verdict: {summary.verdict.upper()}  (exit code {summary.exit_code})")
     for failure in summary.failures:
         print(f"  {'failed gate' if failure.kind == 'gate' else failure.kind.replace('_', ' ')}: "
               f"{failure.message.removeprefix('gate ')}")
-    print(f"report: {run.path / 'summary.md'}")
+    if run is not None:
+        print(f"report: {run.path / 'summary.md'}")
     return int(summary.exit_code)
 
 
@@ -236,7 +247,7 @@ def _check(args: argparse.Namespace) -> int:
     for line in describe_timeline(plan, phases):
         print(f"  {line}")
     for gate in plan.gates:
-        print(f"gate: {gate.name}")
+        print(f"gate: {gate.name}" + (" (default: the plan has no [[gates]])" if plan.default_gates else ""))
     for note in checked.notes:
         print(f"note: {note}")
     for problem in checked.problems:
@@ -255,8 +266,20 @@ def _report(args: argparse.Namespace) -> int:
     if (run_dir / PACKAGES_DIR).is_dir():  # the copies the run made of its package releases
         plan = unpacked(plan, run_dir, unpack=False)
     run = RunDir(run_dir, run_dir.name)
-    run.release_reserve()
-    return _print_verdict(write_report(plan, run), run)
+    if args.phase is None:
+        run.release_reserve()
+        return _print_verdict(write_report(plan, run), run)
+    from harness.plan.reader import did_you_mean
+    from harness.result.build import build_summary
+    from harness.verify.verdict import judge
+
+    if args.phase not in plan.phase_names:
+        raise InputError(run_dir, "--phase", f"no phase {args.phase!r} in the run's timeline"
+                         f"{did_you_mean(args.phase, plan.phase_names)}")
+    summary, _ = build_summary(plan, run)
+    judged = judge(plan, summary, phase=args.phase)
+    print(f"phase {args.phase} alone:")
+    return _print_verdict(judged, None)
 
 
 def _cleanup(_args: argparse.Namespace) -> int:
@@ -276,29 +299,44 @@ def _cleanup(_args: argparse.Namespace) -> int:
 
 def _lint(args: argparse.Namespace) -> int:
     from harness.lint import format_findings, has_danger, lint_path  # noqa: I001 - pglast loads only for lint
+    from harness.lint.context import LintContext
 
     path: Path = args.path
-    if (path / "rehearsal.toml").is_file():
-        return _lint_scenario(path, args.run_dir)
-    covered = _sql_dirs_with_lock_timeout(path)
-    findings = [f for f in lint_path(path) if not (
-        f.rule == "missing-lock-timeout" and f.file and Path(f.file).resolve().parent in covered)]
+    plan = load_plan(args.plan) if args.plan else load_plan(path) if (path / "rehearsal.toml").is_file() else None
+    facts = _lint_facts(args, plan)
+    covered = _sql_dirs_with_lock_timeout(plan)
+    if facts is None:
+        print("no table facts (give --dsn, --plan or --facts): sizes unknown, so every rewrite, scan and index "
+              "build of an existing table counts as dangerous")
+    else:
+        hot = sum(1 for t in facts.tables.values() if t.touched)
+        print(f"table facts: {facts.source}: {len(facts.tables)} tables"
+              + (f", {hot} used by the load ({facts.touched_source})" if facts.touched_source else
+                 ", what the load uses is not known"))
+    def context_of(file: Path) -> LintContext:
+        return LintContext(facts, file.resolve().parent in covered)
+
+    if plan is not None and (path / "rehearsal.toml").is_file():
+        return _lint_scenario(plan, args.run_dir, context_of)
+    findings = lint_path(path, context_of)
     print(format_findings(findings) if findings else f"{path}: no dangerous statement found")
+    if findings:
+        dangers = sum(1 for f in findings if f.severity == "danger")
+        print(f"{dangers} danger{'s' if dangers != 1 else ''}, {len(findings) - dangers} "
+              f"warning{'s' if len(findings) - dangers != 1 else ''}")
     return 1 if has_danger(findings) else 0
 
 
-def _lint_scenario(path: Path, run_dir: Path | None) -> int:
-    """Every release's migrations, SQL files or what its migration tool would run; says what it read."""
-    from harness.lint import format_findings, has_danger
+def _lint_scenario(plan: Plan, run_dir: Path | None, context_of: Callable[[Path], Any]) -> int:
+    """Every release's migrations, SQL files (with the table facts, in the order they run) or what its
+    migration tool would run; says what it read."""
+    from harness.lint import format_findings, has_danger, lint_path
     from harness.scenario_lint import lint_scenario
 
-    plan = load_plan(path)
-    covered = _sql_dirs_with_lock_timeout(path)
     sources = lint_scenario(plan, run_dir)
     danger = False
     for source in sources:
-        findings = [f for f in source.findings if not (
-            f.rule == "missing-lock-timeout" and source.how == "sql" and Path(source.where).resolve() in covered)]
+        findings = lint_path(Path(source.where), context_of) if source.how == "sql" else source.findings
         where = f'releases."{source.release}" {source.direction}'
         if not source.checked:
             print(f"{where}: NOT CHECKED: {source.problem}")
@@ -322,11 +360,23 @@ def _lint_scenario(path: Path, run_dir: Path | None) -> int:
     return 1 if danger or unchecked else 0
 
 
-def _sql_dirs_with_lock_timeout(path: Path) -> set[Path]:
-    """Migration directories that the scenario's plan runs with a lock_timeout (the runner sets it)."""
-    if not (path / "rehearsal.toml").is_file():
+def _lint_facts(args: argparse.Namespace, plan: Plan | None) -> Any:
+    """The table facts the lint was given (lint.facts.Facts), or None."""
+    from harness import facts_source
+
+    if args.dsn:
+        return facts_source.facts_from_dsn(args.dsn)
+    if args.facts:
+        return facts_source.load_facts(args.facts)
+    if args.plan and plan is not None:
+        return facts_source.facts_from_plan(plan)
+    return None
+
+
+def _sql_dirs_with_lock_timeout(plan: Plan | None) -> set[Path]:
+    """Migration directories that the plan runs with a lock_timeout (the runner sets it)."""
+    if plan is None:
         return set()
-    plan = load_plan(path)
     return {r.migrations.dir for r in plan.releases.values()
             if isinstance(r.migrations, SqlMigrations) and r.migrations.options.lock_timeout_ms}
 

@@ -110,8 +110,11 @@ EDITS: list[tuple[str, Edit, str | None, str]] = [
     ("gate max string", _replace("max = 1000", 'max = "1s"'), "gates[0].max", "rehearsal.toml"),
     ("gate max nan", _replace("max = 1000", "max = nan"), "gates[0].max", "rehearsal.toml"),
     ("gate max inf", _replace("max = 1000", "max = inf"), "gates[0].max", "rehearsal.toml"),
-    ("gate phase on run metric", _replace('metric = "lock_wait_max_ms"', 'metric = "lock_wait_max_ms"\n'
-                                          'phase = "upgrade"'), "gates[4].phase", "rehearsal.toml"),
+    # issue 14: every metric but rollback_safe can be limited to a phase
+    ("gate phase on rollback_safe", _replace('metric = "rollback_safe"', 'metric = "rollback_safe"\n'
+                                             'phase = "upgrade"'), "gates[6].phase", "rehearsal.toml"),
+    ("gate cause on a step metric", _replace('metric = "downtime_s"', 'metric = "downtime_s"\n'
+                                             'cause = "swap"'), "gates[5].cause", "rehearsal.toml"),
     ("gate unknown key", _replace("max = 1000", "max = 1000\nlimit = 3"), "gates[0].limit", "rehearsal.toml"),
     ("gates not a list", _append("gates = 5"), None, "rehearsal.toml"),
     ("health_path relative", _replace('health_path = "/health"', 'health_path = "health"'), "service.health_path",

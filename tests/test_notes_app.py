@@ -121,7 +121,7 @@ def test_blue_green_swaps_fail_no_request_and_errors_are_attributed(upgrade) -> 
     assert [s["strategy"] for s in summary["swaps"]] == ["blue_green", "blue_green"]
     assert summary["downtime_s"] == 0 and all(s["failed_requests"] == 0 for s in summary["swaps"])
     upgrade_phase = next(p for p in summary["phases"] if p["name"] == "upgrade")
-    assert "swap" not in upgrade_phase["errors_by_cause"] and upgrade_phase["errors_by_cause"]["migration"] > 0
+    assert "swap" not in upgrade_phase["errors_by_cause"] and upgrade_phase["errors_by_cause"]["statements"] > 0
     gates = {g["name"]: g for g in summary["gates"]}
     assert gates["errors[upgrade,cause=swap] <= 0"]["passed"]
     assert gates["errors[upgrade,cause=swap] <= 0"]["observed"] == 0
@@ -133,11 +133,13 @@ def test_sqlstates_of_bare_500s_come_from_the_server_log(upgrade) -> None:
     errors = _summary(run_dir)["errors"]
     found = {(e["phase"], e["name"], e["sqlstate"]) for e in errors if e["sqlstate_source"] == "server log"}
     assert ("upgrade", "/notes/[id]", "22P02") in found, errors  # 1.0 on the uuid keys: '123' is no uuid
-    assert ("upgrade", "/notes/[id]/touch", "42883") in found  # uuid = smallint
+    # uuid = smallint (/touch binds a number): requests failing at the same moment are matched by time alone, so
+    # which of them gets which error can swap; that the server's 42883 is found for the upgrade cannot
+    assert any(phase == "upgrade" and sqlstate == "42883" for phase, _, sqlstate in found), errors
     assert ("rollback", "/login", "42703") in found  # 2.0 on the rolled-back schema: no password_algo
-    assert all(e["cause"] == "migration" for e in errors if e["sqlstate"] in ("22P02", "42883", "42703"))
+    assert all(e["cause"] == "statements" for e in errors if e["sqlstate"] in ("22P02", "42883", "42703"))
     md = (run_dir / "summary.md").read_text()
-    assert "| upgrade | /notes/[id] | 22P02 (server log) | invalid text representation | migration (#2)" in md
+    assert "| upgrade | /notes/[id] | 22P02 (server log) | invalid text representation | statements (#2)" in md
 
 
 @pytest.mark.slow

@@ -10,6 +10,8 @@ MIGRATION_TRACER_APPLICATION = "rehearse-migration-tracer"
 LOCK_WATCHER_APPLICATION = "rehearse-lock-watcher"
 CONTENTION_APPLICATION = "rehearse-contention"
 CHECK_APPLICATION = "rehearse-check"
+# Every application_name above starts with it: a backend without it is the service's (or the user's own).
+HARNESS_APPLICATION_PREFIX = "rehearse-"
 
 # The server's log_line_prefix: epoch, pid, SQLSTATE, application. observe.server_log parses lines back with it,
 # so that the errors the service's backends hit are known without the service saying so.

@@ -41,6 +41,7 @@ from harness.environments.docker_engine import (
     one_line,
 )
 from harness.environments.docker_service import DockerInstance, DockerService
+from harness.environments.server_settings import explain_start_failure
 from harness.plan import Plan, Release
 
 
@@ -95,8 +96,11 @@ class DockerEnvironment:
             self.database = DockerDatabase(self.plan.postgres_image, self.plan.database, self.password,
                                            network=self.network, name=f"rehearse-{self.run_id}-postgres",
                                            labels=self.labels, log=self.run_dir / "logs" / "postgres.log",
-                                           event=self.event)
-            database = self.database.start()
+                                           event=self.event, settings=self.plan.server_settings)
+            try:
+                database = self.database.start()
+            except EnvironmentFailure as failure:  # a setting of the plan the server refused is bad input
+                raise explain_start_failure(failure, "", self.plan) from None
         self.service = DockerService(self.plan, self.database.for_containers(), network=self.network, client=client,
                                      name=f"rehearse-{self.run_id}-service", labels=self.labels,
                                      run_dir=self.run_dir, event=self.event)

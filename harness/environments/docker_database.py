@@ -1,4 +1,5 @@
-"""PostgreSQL of one run in a container, started from an image with the local environment's server settings.
+"""PostgreSQL of one run in a container, started from an image with the local environment's server settings
+(and the plan's environment.server_settings over them).
 
 On the host network the server listens on a free 127.0.0.1 port chosen here; another server may take that port
 before PostgreSQL binds it, so a start whose server exits for that reason is retried on another port. On a
@@ -27,6 +28,7 @@ from harness.core.errors import EnvironmentFailure
 from harness.core.processes import free_loopback_port
 from harness.environments.docker_engine import ENGINE_ERRORS, created, log_tail, release_client, save_log
 from harness.environments.local_postgres import SERVER_SETTINGS
+from harness.environments.server_settings import command_line
 
 SUPERUSER = "rehearse"
 ALIAS = "rehearse-postgres"  # the database's name on the run's bridge network
@@ -43,8 +45,10 @@ class DockerDatabase:
     `network` is the run's bridge network, None for the host's network."""
 
     def __init__(self, image: str, dbname: str, password: str, *, network: Network | None, name: str,
-                 labels: dict[str, str], log: Path, event: Callable[[str], None]) -> None:
+                 labels: dict[str, str], log: Path, event: Callable[[str], None],
+                 settings: dict[str, str] | None = None) -> None:
         self.image, self.dbname, self.password = image, dbname, password
+        self.settings = settings or {}  # the plan's environment.server_settings, over the harness's
         self.network, self.name, self.labels, self.log, self.event = network, name, labels, log, event
         self.container: DockerContainer | None = None
         self.port = BRIDGE_PORT  # the server's port: on the host network, the one of the latest attempt
@@ -105,7 +109,7 @@ class DockerDatabase:
         settings = {key: value for key, value in SERVER_SETTINGS.items() if key != "listen_addresses"}
         if self.network is None:  # the host's interfaces are the container's: listen on loopback only
             settings["listen_addresses"] = "127.0.0.1"
-        command = ["postgres"] + [arg for key, value in settings.items() for arg in ("-c", f"{key}={value}")]
+        command = ["postgres", *command_line(settings, self.settings)]
         env = {"POSTGRES_USER": SUPERUSER, "POSTGRES_PASSWORD": self.password, "POSTGRES_DB": self.dbname,
                "POSTGRES_INITDB_ARGS": "--no-sync"}  # a throwaway cluster, as in the local environment
         container = DockerContainer(self.image, env=env)

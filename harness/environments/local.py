@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from harness.core.database import Database
@@ -11,6 +12,7 @@ from harness.core.processes import OwnedProcess, free_loopback_port, run_env
 from harness.core.text import expand
 from harness.environments.base import release_log, service_environment
 from harness.environments.local_postgres import LocalPostgres
+from harness.environments.server_settings import explain_start_failure
 from harness.plan import Plan, Release, placeholders, runtime_env
 
 
@@ -55,7 +57,8 @@ class LocalEnvironment:
         self.plan, self.run_dir = plan, run_dir
         self.child_env = {**os.environ, **run_env(run_id)}
         self.postgres = LocalPostgres(run_dir, plan.postgres_bin, plan.database, self.child_env, run_id,
-                                      version=plan.postgres_version, extensions=plan.extensions)
+                                      plan.server_settings, version=plan.postgres_version,
+                                      extensions=plan.extensions)
         self.server_source = f"{self.postgres.install.bin_dir}, {self.postgres.install.source}"
         self.port = free_loopback_port()
         self.database: Database | None = None
@@ -64,8 +67,22 @@ class LocalEnvironment:
         self.starts = 0
 
     def start_database(self) -> Database:
-        self.database = self.postgres.start()
+        try:
+            self.database = self.postgres.start()
+        except EnvironmentFailure as failure:
+            raise explain_start_failure(failure, self._server_log_tail(), self.plan) from None
         return self.database
+
+    def _server_log_tail(self, wait_s: float = 2.0) -> str:
+        """The end of the server's log once the server's last words reached it (its output is copied by a
+        thread, which may lag behind its exit)."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            log = self.postgres.log_path
+            text = log.read_text(errors="replace")[-4000:] if log.exists() else ""
+            if "FATAL" in text or time.monotonic() > deadline:
+                return text
+            time.sleep(0.05)
 
     def start_service(self, release: Release) -> str:
         self.service = self._launch(release, self.port)

@@ -37,16 +37,23 @@ class LocalPostgres:
     """Verbs: start() -> Database, stop(). Owns its temp dir and server process."""
 
     def __init__(self, run_dir: Path, bin_dir: Path | None, dbname: str, env: dict[str, str],
-                 label: str = "", version: int | None = None, extensions: list[str] | None = None) -> None:
+                 label: str = "", settings: dict[str, str] | None = None, version: int | None = None,
+                 extensions: list[str] | None = None) -> None:
         self.run_dir, self.dbname, self.env, self.label = run_dir, dbname, env, label
+        self.settings = SERVER_SETTINGS | (settings or {})  # the plan's over the harness's defaults
         self.user = server_user()
         self.install = find_install(bin_dir, version, extensions or [])
         self.bin_dir = usable_by(self.install.bin_dir, self.user)
         self.tmp: Path | None = None
         self.server: OwnedProcess | None = None
 
+    @property
+    def log_path(self) -> Path:
+        return self.run_dir / "logs" / "postgres.log"
+
     def start(self) -> Database:
-        """initdb, start the server, create the database; returns a loopback Database."""
+        """initdb, start the server (with `settings` as -c arguments), create the database; returns a
+        loopback Database."""
         self.tmp = Path(tempfile.mkdtemp(prefix=f"rehearse-pg-{self.label}-" if self.label else "rehearse-pg-"))
         ownership.note_temp_dir(self.tmp)
         password = secrets.token_urlsafe(18)
@@ -68,9 +75,9 @@ class LocalPostgres:
             raise EnvironmentFailure(f"initdb failed: {initdb.stderr.strip().splitlines()[-1:]}")
         port = free_loopback_port()
         argv = [str(self.bin_dir / "postgres"), "-D", str(data), "-p", str(port), "-k", str(self.tmp)]
-        for key, value in SERVER_SETTINGS.items():
+        for key, value in self.settings.items():
             argv += ["-c", f"{key}={value}"]
-        self.server = OwnedProcess("postgres", argv, self.run_dir / "logs" / "postgres.log", cwd=self.tmp,
+        self.server = OwnedProcess("postgres", argv, self.log_path, cwd=self.tmp,
                                    env=self.env, user=self.user, death_signal=signal.SIGINT)  # a fast shutdown
         database = Database("127.0.0.1", port, SUPERUSER, password, "postgres")
         wait_until(lambda: _accepts(database), timeout=30, what="PostgreSQL to accept connections",

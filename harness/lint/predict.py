@@ -11,6 +11,7 @@ its indexes are rebuilt too, but only relations the file names are listed.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from pglast.enums import ConstrType, ObjectType, ReindexObjectType, TransactionS
 from pglast.stream import RawStream
 
 from harness.core.errors import InputError
+from harness.lint.facts import Facts
 
 LOCK_MODES = ("AccessShareLock", "RowShareLock", "RowExclusiveLock", "ShareUpdateExclusiveLock", "ShareLock",
               "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock")
@@ -94,6 +96,8 @@ class Statement:
     transaction: int | None
     rewrite_causes: tuple[Rewrite, ...]
     created_before: frozenset[str]
+    uncertain_rewrites: tuple[Rewrite, ...] = ()  # a rewrite or not, depending on what the file does not say
+
 
     @property
     def index(self) -> int:
@@ -115,20 +119,29 @@ class SqlSyntaxError(LintInputError):
         super().__init__(path, f"line {line}, column {column}: {self.message}")
 
 
-def predict_sql(sql: str) -> list[StatementPrediction]:
+def predict_sql(sql: str, facts: Facts | None = None) -> list[StatementPrediction]:
     """Predict locks and rewrites for every statement of a SQL text."""
-    return [statement.prediction for statement in analyze_sql(sql)]
+    return [statement.prediction for statement in analyze_sql(sql, facts)]
 
 
-def analyze_sql(sql: str) -> list[Statement]:
-    """Parse a SQL text and predict each statement, keeping what the rules need; raises SqlSyntaxError."""
+def known_schema(facts: Facts | None = None) -> _Schema:
+    """What is known of the schema before a file: the table facts' (none without them). Given to analyze_sql
+    file after file, it carries what each file did to the next (a release's migrations, in order)."""
+    return _Schema.known(facts)
+
+
+def analyze_sql(sql: str, facts: Facts | None = None, schema: _Schema | None = None) -> list[Statement]:
+    """Parse a SQL text and predict each statement, keeping what the rules need; raises SqlSyntaxError.
+    Table facts (lint.facts) tell what the file does not: column types, the table of an index, its keys;
+    `schema` (known_schema) is what earlier files did, updated in place with what this one does."""
     try:
         raw_statements = pglast.parse_sql(sql)
     except pglast.parser.ParseError as error:
         message, offset = error.args[0], (error.args[1] if len(error.args) > 1 else 0)
         line, column = _position(sql, max(offset, 0))
         raise SqlSyntaxError(str(message), line, column) from None
-    schema, result = _Schema(), []
+    schema = schema if schema is not None else _Schema.known(facts)
+    result: list[Statement] = []
     transaction: int | None = None
     transactions = 0
     for index, raw in enumerate(raw_statements):
@@ -151,7 +164,7 @@ def analyze_sql(sql: str) -> list[Statement]:
                                          in_transaction=transaction is not None,
                                          concurrent=effects.concurrent)
         result.append(Statement(prediction, node, _position(sql, start)[0], transaction,
-                                tuple(effects.rewrites), created_before))
+                                tuple(effects.rewrites), created_before, tuple(effects.uncertain)))
         if isinstance(node, ast.TransactionStmt) and node.kind in _TRANSACTION_ENDS:
             transaction = None
     return result
@@ -209,6 +222,21 @@ class _Schema:
     indexes: dict[str, str] = field(default_factory=dict)  # index -> table
     foreign_keys: dict[str, ForeignKey] = field(default_factory=dict)  # by constraint name
     primary_keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    time_zone: str | None = None  # the server's TimeZone, when the facts tell
+
+    @classmethod
+    def known(cls, facts: Facts | None) -> _Schema:
+        """What the table facts say before the file's first statement (existing tables: not `created`)."""
+        schema = cls()
+        if facts is None:
+            return schema
+        schema.time_zone = facts.settings.get("TimeZone")
+        for table in facts.tables.values():
+            for column, type_text in table.columns.items():
+                schema.columns[(table.name, column)] = parse_type(type_text)
+            for index in table.indexes:
+                schema.indexes.setdefault(index, table.name)
+        return schema
 
     def forget_table(self, table: str) -> None:
         self.created.discard(table)
@@ -234,6 +262,7 @@ class _Effects:
     def __init__(self) -> None:
         self.locks: dict[str, str] = {}
         self.rewrites: list[Rewrite] = []
+        self.uncertain: list[Rewrite] = []
         self.concurrent = False
 
     def lock(self, relation: str | None, mode: str) -> None:
@@ -297,6 +326,38 @@ def _type_name(type_name: ast.TypeName | None) -> tuple[str, tuple[int, ...], bo
 
 
 _TEXT_TYPES = frozenset({"text", "varchar"})
+# New types that an unknown old type may reach without a rewrite (from a narrower one of the same family).
+_MAYBE_FREE = frozenset({"text", "varchar", "numeric", "varbit", "timestamptz", "inet"})
+_UTC = frozenset({"utc", "etc/utc", "gmt", "etc/gmt", "utc0", "zulu", "universal", "etc/universal"})
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_type(text: str) -> ast.TypeName | None:
+    """A type as format_type() writes it (`character varying(100)`), as the parser's TypeName."""
+    try:
+        select = pglast.parse_sql(f"SELECT NULL::{text}")[0].stmt
+    except pglast.parser.ParseError:
+        return None
+    targets = select.targetList if isinstance(select, ast.SelectStmt) else None
+    value = targets[0].val if targets and isinstance(targets[0], ast.ResTarget) else None
+    return value.typeName if isinstance(value, ast.TypeCast) else None
+
+
+def type_change(old: ast.TypeName | None, new: ast.TypeName, time_zone: str | None = None) -> str:
+    """`rewrite`, `free` (catalog only: binary coercible) or `unknown` (old type not known, and some old
+    types would make it free) for a column going from `old` to `new`."""
+    new_name = _type_name(new)[0]
+    if old is None:
+        return "unknown" if new_name in _MAYBE_FREE else "rewrite"
+    (old_name, _, old_array), (_, _, new_array) = _type_name(old), _type_name(new)
+    if old_array == new_array:
+        if (old_name, new_name) == ("cidr", "inet"):
+            return "free"
+        # timestamp -> timestamptz reads the same bytes when the session time zone is UTC (PostgreSQL 12+).
+        if (old_name, new_name) == ("timestamp", "timestamptz") and (time_zone or "").lower() in _UTC:
+            return "free"
+    return "rewrite" if type_change_rewrites(old, new) else "free"
+
 
 
 def type_change_rewrites(old: ast.TypeName | None, new: ast.TypeName) -> bool:
@@ -772,10 +833,14 @@ def _alter_command(table: str, command: ast.AlterTableCmd, schema: _Schema, effe
             and definition.typeName is not None:  # ALTER COLUMN TYPE always names the new type
         old = schema.columns.get((table, column))
         new_type = definition.typeName
-        if not _using_is_plain(definition.raw_default, column) or type_change_rewrites(old, new_type):
-            shown = RawStream()(new_type)
+        change = "rewrite" if not _using_is_plain(definition.raw_default, column) else \
+            type_change(old, new_type, schema.time_zone)
+        shown = RawStream()(new_type)
+        if change == "rewrite":
             was = f" (was {RawStream()(old)})" if old is not None else ""
             effects.rewrite(table, "column-type", f"ALTER COLUMN {column} TYPE {shown}{was}")
+        elif change == "unknown":
+            effects.uncertain.append(Rewrite(table, "column-type", f"ALTER COLUMN {column} TYPE {shown}"))
         schema.columns[(table, column)] = new_type
     elif subtype == AT.AT_ColumnDefault:
         name = "SET DEFAULT" if definition is not None else "DROP DEFAULT"

@@ -139,7 +139,9 @@ class LockSampler(Poller):
 
 async def sample(conn: asyncpg.Connection) -> list[dict[str, Any]]:
     """One sample: every waiting lock request, annotated with its chain's root blocker."""
-    rows = [dict(r) for r in await conn.fetch(WAITERS_SQL)]
+    # A request no backend blocks any more is being granted (its blocker let go between the two views: a
+    # prepared transaction would show as pid 0): it waits for nobody, and those queued behind it wait for it.
+    rows = [dict(r) for r in await conn.fetch(WAITERS_SQL) if r["blocked_by"]]
     if not rows:
         return []
     waiting = {row["pid"] for row in rows}

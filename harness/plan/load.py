@@ -16,17 +16,19 @@ from typing import Any
 from harness.core.errors import PackageError, PlanError
 from harness.core.tables import Table as ManifestTable
 from harness.package.source import PackageSource, is_package_path, open_package
+from harness.plan.default_gates import default_gates
 from harness.plan.model import (
     CAUSE_METRICS,
+    CAUSES,
     CONTENTION_KINDS,
     DEFAULT_PHASES,
     DEFAULT_SEED_DEADLINE_S,
+    ENDPOINT_METRICS,
     ENVIRONMENT_KINDS,
-    ERROR_CAUSES,
+    METRICS,
     NETWORK_MODES,
-    PHASE_METRICS,
     RESERVED_PHASES,
-    RUN_METRICS,
+    RETRY_BACKOFFS,
     SWAP_STRATEGIES,
     TRANSACTION_MODES,
     AcknowledgedSpec,
@@ -56,6 +58,10 @@ NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,62}$")
 EXTENSION_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$")
+SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+# Server settings the harness itself relies on (where the server listens, how its log reads back).
+HARNESS_SETTINGS = ("listen_addresses", "port", "unix_socket_directories", "log_line_prefix", "data_directory",
+                    "config_file", "hba_file", "ident_file")
 
 
 def find_plan_file(target: str | Path) -> Path:
@@ -144,6 +150,7 @@ def _build(path: Path, raw: dict[str, Any], overrides: dict[str, Any], targets_c
     for extension in extensions:
         if not EXTENSION_NAME.match(extension):
             raise env.error("extensions", f"{extension!r} is not an extension name (as in CREATE EXTENSION)")
+    server_settings = _server_settings(env.table("server_settings"))
     env.done()
 
     service = root.table("service")
@@ -218,7 +225,10 @@ def _build(path: Path, raw: dict[str, Any], overrides: dict[str, Any], targets_c
         gates=_gates(root, phase_names), runner=runner, contention=_contention(root, phase_names),
         rollback=rollback_spec, overrides=overrides, seed_deadline_s=seed_deadline_s, targets=targets,
         health_interval_ms=health_interval_ms, postgres_version=postgres_version, extensions=extensions, swap=swap,
+        server_settings=server_settings, default_gates=not root.has("gates"),
     )
+    if plan.default_gates:
+        plan = replace(plan, gates=default_gates(timeline))
     for release in releases.values():
         if release.package is not None and release.upgrades_from is not None and release.upgrades_from not in releases:
             raise PlanError(release.package.manifest.source, "package.upgrades_from",
@@ -263,6 +273,8 @@ def _runner_options(table: Table, defaults: RunnerOptions) -> RunnerOptions:
         values["lock_retries"] = table.integer("lock_retries", minimum=0, maximum=1000)
     if table.has("transaction"):
         values["transaction"] = table.string("transaction", choices=TRANSACTION_MODES)
+    if table.has("retry_backoff"):
+        values["retry_backoff"] = table.string("retry_backoff", choices=RETRY_BACKOFFS)
     table.done()
     return replace(defaults, **values)
 
@@ -474,17 +486,20 @@ def _gates(root: Table, phase_names: list[str]) -> list[Gate]:
     gates = []
     for spec in root.tables("gates"):
         metric = spec.string("metric")
-        if metric not in PHASE_METRICS + RUN_METRICS:
-            raise spec.error("metric", f"unknown metric {metric!r}{did_you_mean(metric, PHASE_METRICS + RUN_METRICS)}")
+        if metric not in METRICS:
+            raise spec.error("metric", f"unknown metric {metric!r}{did_you_mean(metric, METRICS)}")
         phase = spec.string("phase", None)
         if phase is not None and phase not in phase_names:
             raise spec.error("phase", f"no phase {phase!r} in the timeline{did_you_mean(phase, phase_names)}")
-        if phase is not None and metric in RUN_METRICS:
-            raise spec.error("phase", f"{metric} is measured over the whole run, not per phase")
+        if phase is not None and metric == "rollback_safe":
+            raise spec.error("phase", "rollback_safe is the verdict of the whole rollback, not of one phase")
         endpoint = spec.string("endpoint", None)
-        cause = spec.string("cause", None, ERROR_CAUSES) if spec.has("cause") else None
+        if endpoint is not None and metric not in ENDPOINT_METRICS:
+            raise spec.error("endpoint", f"{metric} is not measured per endpoint (only {', '.join(ENDPOINT_METRICS)})")
+        cause = spec.string("cause", None, choices=CAUSES)
         if cause is not None and metric not in CAUSE_METRICS:
-            raise spec.error("cause", f"only {' and '.join(CAUSE_METRICS)} count failed requests by cause")
+            raise spec.error("cause", f"{metric} cannot be limited to a cause (only request and lock-wait metrics: "
+                             f"{', '.join(CAUSE_METRICS)})")
         bounds = {b: spec.number(b, None, positive=False) for b in ("max", "min")}
         given = [b for b, v in bounds.items() if v is not None]
         if len(given) != 1:
@@ -495,17 +510,42 @@ def _gates(root: Table, phase_names: list[str]) -> list[Gate]:
     return gates
 
 
+def _server_settings(table: Table) -> dict[str, str]:
+    """PostgreSQL settings given at server start (so restart-only ones such as shared_buffers work too)."""
+    settings: dict[str, str] = {}
+    for name in list(table.raw):
+        if not SETTING_NAME.match(name):
+            raise table.error(name, "must be a PostgreSQL setting name (letters, digits and _)")
+        if name.lower() in HARNESS_SETTINGS:
+            raise table.error(name, "is set by the harness (it decides where the server listens and how its log "
+                              "reads back)")
+        value = table.value(name, (str, int, float, bool))
+        text = ("on" if value else "off") if isinstance(value, bool) else str(value)
+        if not text.strip() or "\n" in text or "\0" in text:
+            raise table.error(name, f"must be a one-line value, got {value!r:.60}")
+        settings[name.lower()] = text
+    table.done()
+    return settings
+
+
 def _contention(root: Table, phase_names: list[str]) -> list[Contention]:
     items = []
     for spec in root.tables("contention"):
         kind = spec.string("kind", choices=CONTENTION_KINDS)
-        table = spec.string("table")
+        table = spec.string("table", None)
+        query = spec.string("query", None)
+        if table is None and query is None:
+            raise spec.error("table", "missing (name the table to hold a lock on, or give the session's 'query')")
         phase = spec.string("phase", "upgrade" if "upgrade" in phase_names else MISSING)
         if phase not in phase_names:
             raise spec.error("phase", f"no phase {phase!r} in the timeline{did_you_mean(phase, phase_names)}")
         seconds = spec.number("seconds", 10.0, maximum=86_400)
+        lead_s = spec.number("lead_s", 0.0, minimum=0, positive=False, maximum=3600)
+        if lead_s >= seconds:
+            raise spec.error("lead_s", f"must be shorter than seconds ({seconds:g}): the session would end before "
+                             "the phase's first action")
         spec.done()
-        items.append(Contention(kind, table, phase, seconds))
+        items.append(Contention(kind, table, phase, seconds, query=query, lead_s=lead_s))
     return items
 
 

@@ -13,13 +13,24 @@ from harness.package.source import PackageSource
 ENVIRONMENT_KINDS = ("auto", "local", "docker")
 NETWORK_MODES = ("bridge", "host")
 PHASE_METRICS = ("p50_ms", "p95_ms", "p99_ms", "max_ms", "error_rate", "rps", "errors")
-# What a failed request is blamed on (result.causes): a gate on error_rate / errors may count one cause only.
-ERROR_CAUSES = ("swap", "migration", "service")
-CAUSE_METRICS = ("error_rate", "errors")
 SWAP_STRATEGIES = ("restart", "blue_green")
 REVERT_FAILURE_POLICIES = ("stay", "swap_back")
 RUN_METRICS = ("lock_wait_max_ms", "lock_wait_total_ms", "downtime_s", "rollback_safe", "migration_errors",
                "cleanup_failures", "outage_s")
+# Request counts over the phase (or one cause's windows of it): failed ones, and held-up ones (docs/gates.md).
+REQUEST_METRICS = ("failed_requests", "held_up_requests")
+# Lock waits split by whose wait it was: the requests' (the service's backends) and the migration's own.
+WAIT_METRICS = ("request_lock_wait_max_ms", "request_lock_wait_total_ms", "migration_lock_wait_max_ms",
+                "migration_lock_wait_total_ms")
+STEP_METRICS = ("migration_retries",)  # failed lock_timeout attempts that a retry then got through
+METRICS = PHASE_METRICS + REQUEST_METRICS + RUN_METRICS + WAIT_METRICS + STEP_METRICS
+# What a request or a lock wait is blamed on: a migration statement's window, a service swap's window
+# (stopped to healthy), or neither (the service itself).
+CAUSES = ("statements", "swap", "service")
+# Metrics a gate can limit to a cause; all but rollback_safe can be limited to a phase.
+CAUSE_METRICS = PHASE_METRICS + REQUEST_METRICS + ("lock_wait_max_ms", "lock_wait_total_ms") + WAIT_METRICS
+ENDPOINT_METRICS = PHASE_METRICS + REQUEST_METRICS
+RETRY_BACKOFFS = ("exponential", "fixed")
 TRANSACTION_MODES = ("as_written", "statement", "file")
 CONTENTION_KINDS = ("idle_in_transaction", "long_transaction", "long_query")
 # The timeline of a plan without [[timeline]]: (phase, actions, [phases] key of its soak, default soak).
@@ -36,9 +47,10 @@ RESERVED_PHASES = ("setup", "warmup", "teardown")  # what the frames call the ti
 
 @dataclass(frozen=True)
 class RunnerOptions:
-    """How SQL migrations run: lock_timeout / statement_timeout of the migration session, retries with
-    exponential backoff on lock timeouts (55P03), and the unit of commit: as the files say, one per statement,
-    or one per file (CONCURRENTLY and other non-transactional statements always run on their own)."""
+    """How SQL migrations run: lock_timeout / statement_timeout of the migration session, retries on lock
+    timeouts (55P03) after a fixed or exponential (doubling) backoff, and the unit of commit: as the files say,
+    one per statement, or one per file (CONCURRENTLY and other non-transactional statements always run on
+    their own)."""
 
     lock_timeout_ms: int | None = None
     statement_timeout_ms: int | None = None
@@ -46,10 +58,16 @@ class RunnerOptions:
     retry_backoff_ms: int = 200
     transaction: str = "as_written"
     step_deadline_s: float = 600.0  # the harness cancels a statement still running after this (DEFAULT_STEP_DEADLINE_S)
+    retry_backoff: str = "exponential"  # one of RETRY_BACKOFFS
+
+    def backoff_s(self, attempt: int, cap_s: float = 5.0) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1-based) before the next one."""
+        base = self.retry_backoff_ms / 1000
+        return min(cap_s, base if self.retry_backoff == "fixed" else base * 2 ** (attempt - 1))
 
 
 RUNNER_OPTION_KEYS = ("lock_timeout_ms", "statement_timeout_ms", "lock_retries", "retry_backoff_ms", "transaction",
-                      "step_deadline_s")
+                      "step_deadline_s", "retry_backoff")
 DEFAULT_STEP_DEADLINE_S = 600.0  # a migration statement or command still running after this is cancelled
 DEFAULT_SEED_DEADLINE_S = 3600.0  # a seed command still running after this is killed (environment failure)
 
@@ -155,23 +173,31 @@ class Gate:
     endpoint: str | None
     max: float | None
     min: float | None
-    cause: str | None = None  # error_rate / errors: count only the failed requests blamed on this cause
+    cause: str | None = None  # one of CAUSES: only what happened in that cause's windows counts
 
     @property
     def name(self) -> str:
-        where = ",".join(x for x in (self.phase, self.endpoint, f"cause={self.cause}" if self.cause else None) if x)
+        where = ",".join(x for x in (self.phase, self.endpoint, self.cause and f"cause={self.cause}") if x)
         bound = f"<= {self.max:g}" if self.max is not None else f">= {self.min:g}"
         return f"{self.metric}{f'[{where}]' if where else ''} {bound}"
 
 
 @dataclass(frozen=True)
 class Contention:
-    """A [[contention]] entry: a session that holds a lock on `table` from the start of `phase`."""
+    """A [[contention]] entry: a session that holds a lock on `table` (or runs its own `query`) from the start
+    of `phase` for `seconds`; the phase's first action starts `lead_s` after the session holds its lock."""
 
     kind: str  # one of CONTENTION_KINDS
-    table: str
+    table: str | None
     phase: str
     seconds: float
+    query: str | None = None
+    lead_s: float = 0.0
+
+    @property
+    def target(self) -> str:
+        """What it contends on, for people: the table, else its query."""
+        return self.table or f"query {' '.join((self.query or '').split())[:60]}"
 
 
 @dataclass(frozen=True)
@@ -230,6 +256,8 @@ class Plan:
     contention: list[Contention] = field(default_factory=list)
     rollback: RollbackSpec = field(default_factory=RollbackSpec)
     overrides: dict[str, Any] = field(default_factory=dict)  # the --set values this plan was loaded with
+    server_settings: dict[str, str] = field(default_factory=dict)  # environment.server_settings, at server start
+    default_gates: bool = False  # the plan has no [[gates]]: `gates` is the documented default set
     seed_deadline_s: float = DEFAULT_SEED_DEADLINE_S
     targets: Targets = field(default_factory=Targets)
     health_interval_ms: float = 500.0  # [observe] the service's health check is probed this often

@@ -132,12 +132,14 @@ class ContentionRecord:
     """A contention session the plan injected (the lock-queue trap), as it ran."""
 
     kind: str
-    table: str
+    table: str | None
     phase: str
     seconds: float
     started: float | None = None
     ended: float | None = None
     error: str | None = None
+    query: str | None = None  # the session's own query ([[contention]] query), else the built-in one
+    lead_s: float = 0.0  # how long the phase's first action waited after the session held its lock
 
 
 @dataclass

@@ -28,6 +28,8 @@ from harness.records.run import (
 )
 
 CONTRACT_VERSION = 1
+HELD_UP_MARGIN_MS = 200.0  # a request slower than its endpoint's baseline p99 by at least this much ...
+HELD_UP_FACTOR = 3.0  # ... and by at least this factor is held up (docs/gates.md)
 Verdict = Literal["pass", "fail"]
 
 
@@ -49,7 +51,7 @@ class PhaseFigures:
     p95_ms: float | None
     p99_ms: float | None
     max_ms: float | None
-    errors_by_cause: dict[str, int] = field(default_factory=dict)  # swap, migration, service (result.causes)
+    errors_by_cause: dict[str, int] = field(default_factory=dict)  # swap, statements, service (result.attribution)
     excluded_requests: int = 0  # started inside a check window of the harness: left out of these figures
 
 
@@ -104,6 +106,10 @@ class StatementFigures:
     held_lock_records: list[Lock] | None = None
     chatter: bool = False  # a driver's or tool's own statement (version check, SET, savepoint, bookkeeping)
     blamed_waits: int = 0  # waits of others blamed on it because it took the lock they waited for
+    request_wait_ms: float = 0.0  # longest wait it caused to one of the service's backends
+    held_up_by_lock: int = 0  # requests that waited on a lock it caused (docs/gates.md)
+    held_up_slow: int = 0  # requests during it slower than their endpoint's baseline by the held-up margin
+    retried: bool = False  # a failed lock_timeout attempt that the runner retried
 
 
 @dataclass
@@ -117,6 +123,9 @@ class Offender:
     max_wait_ms: float
     added_p99_ms: float | None
     failed_requests: int
+    rank: int = 0  # 1 = the worst statement of its phase
+    held_up_by_lock: int = 0
+    held_up_slow: int = 0
 
 
 @dataclass
@@ -129,7 +138,7 @@ class ErrorGroup:
     meaning: str
     errors: int
     status: int
-    cause: str = "service"  # swap, migration, service (result.causes)
+    cause: str = "service"  # swap, statements, service (result.attribution)
     statuses: dict[str, int] = field(default_factory=dict)  # HTTP status -> count ("0": no response)
     sqlstate_source: str | None = None  # response, server log (None: no SQLSTATE known)
     steps: list[int] = field(default_factory=list)  # seqs of the migration steps blamed
@@ -239,6 +248,51 @@ class UpgradeFigures:
     failed_requests: int
     p99_ms: float | None
     errors: int
+    retried_steps: int = 0  # failed lock_timeout attempts that were retried (not in failed_steps)
+
+
+@dataclass
+class CauseFigures:
+    """Requests of one phase (and endpoint; null: all) blamed on one cause: all, statements (they overlapped
+    a migration statement), swap (they overlapped a service swap, stopped to healthy), service (neither)."""
+
+    phase: str
+    cause: str
+    endpoint: str | None
+    seconds: float  # how long this cause's windows lasted within the phase
+    requests: int
+    errors: int
+    error_rate: float
+    rps: float
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    max_ms: float | None
+    held_up_requests: int
+    held_up_by_lock: int
+    held_up_slow: int
+
+
+@dataclass
+class WaitFigures:
+    """Distinct lock waits of one phase and cause, by whose wait it was: all, requests (the service's
+    backends), migration (the migration's own backends waiting for their locks)."""
+
+    phase: str
+    cause: str
+    whose: str
+    count: int
+    max_ms: float
+    total_ms: float
+
+
+@dataclass
+class HeldUpRule:
+    """When a request counts as held up: it waited on a lock the migration caused (seen by the lock sampler),
+    or it took at least `factor` times its endpoint's baseline p99 and at least `margin_ms` more than it."""
+
+    margin_ms: float = HELD_UP_MARGIN_MS
+    factor: float = HELD_UP_FACTOR
 
 
 @dataclass
@@ -255,7 +309,7 @@ class VersionFigures:
     p95_ms: float | None
     p99_ms: float | None
     max_ms: float | None
-    errors_by_cause: dict[str, int] = field(default_factory=dict)  # swap, migration, service (result.causes)
+    errors_by_cause: dict[str, int] = field(default_factory=dict)  # swap, statements, service (result.attribution)
 
 
 @dataclass
@@ -268,6 +322,7 @@ class GateResult:
     limit: float
     observed: float | None
     passed: bool
+    cause: str | None = None
 
 
 @dataclass
@@ -343,7 +398,6 @@ class Summary:
     stopped: Stop | None = None
     reached_phase: str | None = None  # the last phase that started
     server: ServerFacts | None = None
-    migration_errors: int = 0  # migration steps (statements, commands) that failed, setup excluded
     failed_reverts: list[FailedRevert] = field(default_factory=list)
     lock_order_risks: list[LockOrderRisk] = field(default_factory=list)
     versions: list[VersionFigures] = field(default_factory=list)  # per version that served (the proxy's tags)
@@ -358,11 +412,12 @@ class Summary:
     outage_s: float = 0.0  # seconds the service did not answer (health probes, refused requests)
     outages: list[Outage] = field(default_factory=list)
     reached_stage: str | None = None  # the last stage of the run that started (setup steps, then the timeline)
-
-
-def failed_steps(statements: list[StatementFigures]) -> int:
-    """Migration steps that failed: SQL statements and commands (a command's traced statements count in it)."""
-    return sum(1 for s in statements if s.error and s.origin != "traced")
+    migration_errors: int = 0  # failed migration steps (a lock_timeout attempt retried is not one)
+    migration_retries: int = 0  # failed lock_timeout attempts the runner retried
+    causes: list[CauseFigures] = field(default_factory=list)
+    waits: list[WaitFigures] = field(default_factory=list)
+    held_up_rule: HeldUpRule = field(default_factory=HeldUpRule)
+    default_gates: bool = False  # the plan had no [[gates]]: the default set was judged (docs/gates.md)
 
 
 def to_json(summary: Summary) -> dict[str, Any]:

@@ -34,6 +34,11 @@ def render_markdown(s: Summary) -> str:
     out += ["", "## Gates", "", _table(["gate", "limit", "observed", "result"], [
         [g.name, _num(g.limit), _num(g.observed), "pass" if g.passed else "**FAIL**"] for g in s.gates])
         if s.gates else "No gates in the plan."]
+    if s.default_gates:
+        out += ["", "The plan has no [[gates]]: these are the default ones (docs/gates.md)."]
+    out += ["", f"Migration errors: **{s.migration_errors}** failed steps"
+            + (f"; {s.migration_retries} lock_timeout attempts failed and were retried (not errors)"
+               if s.migration_retries else "") + "."]
     out += ["", "## Phases", "", _table(
         ["phase", "versions", "seconds", "requests", "RPS", "errors", "error rate", "p50 ms", "p95 ms", "p99 ms",
          "max ms"],
@@ -51,8 +56,10 @@ def render_markdown(s: Summary) -> str:
                    else f"{f.served_after} served from then on, on the schema they left (not the one it was "
                    "written for).")]
     for c in s.contention:
-        out += ["", f"Contention injected: {c.kind.replace('_', ' ')} on `{c.table}` from the start of "
-                f"{c.phase} for {c.seconds:g} s" + (f" (failed: {c.error})" if c.error else "") + "."]
+        target = c.table or " ".join((c.query or "").split())
+        out += ["", f"Contention injected: {c.kind.replace('_', ' ')} on `{target}` from the start of "
+                f"{c.phase} for {c.seconds:g} s" + (f", {c.lead_s:g} s before its first action" if c.lead_s else "")
+                + (f" (failed: {c.error})" if c.error else "") + "."]
     out += _packages(s)
     out += ["", f"Downtime (service swaps, stop to healthy): **{s.downtime_s:.2f} s**"
             + "".join(f"; {w.from_version} -> {w.to_version}: {w.downtime_s:.2f} s"
@@ -65,31 +72,38 @@ def render_markdown(s: Summary) -> str:
     causes = [f"{p.name}: " + ", ".join(f"{cause} {n}" for cause, n in sorted(p.errors_by_cause.items()))
               for p in s.phases if p.errors_by_cause]
     if causes:
-        out += ["", "Failed requests by cause (swap window, migration, the service itself): " + "; ".join(causes)
-                + "."]
+        out += ["", "Failed requests by cause (a swap window, the migration's statements, the service itself): "
+                + "; ".join(causes) + "."]
     if len(s.upgrades) > 1:
         out += ["", "## Migration phases side by side", "", _table(
             ["phase", "direction", "steps", "failed", "ms", "longest wait ms", "held-up requests", "failed requests",
              "phase p99 ms", "phase errors"],
             [[u.phase, u.direction, u.steps, u.failed_steps, _num(u.duration_ms), _num(u.max_wait_ms),
               u.blocked_requests, u.failed_requests, _num(u.p99_ms), u.errors] for u in s.upgrades])]
+    out += _causes(s)
     if s.top_offenders:
-        out += ["", "## Blast radius: the statements that hurt traffic most", "", _table(
-            ["phase", "#", "statement", "held-up requests", "longest wait ms", "added p99 ms", "failed requests"],
-            [[t.phase, t.seq, _sql(t.sql), t.blocked_requests, _num(t.max_wait_ms), _num(t.added_p99_ms),
-              t.failed_requests] for t in s.top_offenders])]
+        out += ["", "## Blast radius: the statements that hurt traffic most, per phase", ""]
+        for phase in dict.fromkeys(t.phase for t in s.top_offenders):
+            out += [f"{phase}:", "", _table(
+                ["rank", "#", "statement", "held-up requests (lock / slow)", "longest wait ms", "added p99 ms",
+                 "failed requests"],
+                [[t.rank or "-", t.seq, _sql(t.sql), f"{t.blocked_requests} ({t.held_up_by_lock} / {t.held_up_slow})",
+                  _num(t.max_wait_ms), _num(t.added_p99_ms), t.failed_requests]
+                 for t in s.top_offenders if t.phase == phase]), ""]
     visible = [t for t in s.statements if not (t.chatter or _trivial(t))]
     hidden = len(s.statements) - len(visible)
     out += ["", "## Migration statements", "",
             "Locks: taken by the statement. Blocked backends: sessions whose lock wait began during the statement "
-            "and involved the migration's backend. Held-up requests: requests started during the statement that "
-            "took longer than their endpoint's baseline p99.", "", _table(
+            "and involved the migration's backend. Held-up requests: requests during the statement that waited on "
+            "a lock it caused, or took at least "
+            f"{s.held_up_rule.factor:g} times their endpoint's baseline p99 and {s.held_up_rule.margin_ms:g} ms more "
+            "(shown as by lock / slow).", "", _table(
                 ["phase", "#", "statement", "ms", "result", "locks", "held to COMMIT ms", "rewrites",
                  "blocked backends", "longest wait ms", "held-up requests", "failed requests"],
                 [[t.phase, t.seq, _sql(t.sql), _num(t.duration_ms),
-                  f"{_text(t.sqlstate) or 'error'}: {_text(t.error)}" if _text(t.error) else "ok",
-                  ", ".join(str(x) for x in (t.lock_records or []) if not x.is_index), _num(t.held_ms),
-                  ", ".join(t.rewrites or []), t.blocked_backends, _num(t.max_wait_ms), t.blocked_requests,
+                  _result(t), ", ".join(str(x) for x in (t.lock_records or []) if not x.is_index), _num(t.held_ms),
+                  ", ".join(t.rewrites or []), t.blocked_backends, _num(t.max_wait_ms),
+                  f"{t.blocked_requests} ({t.held_up_by_lock} / {t.held_up_slow})",
                   t.failed_requests] for t in visible])]
     if hidden:
         out += ["", f"{_count(hidden, 'statement')} of the migration tools' own (version checks, SHOW, SET, "
@@ -167,6 +181,30 @@ def render_markdown(s: Summary) -> str:
     return "\n".join(out)
 
 
+def _result(statement: StatementFigures) -> str:
+    """ok, or the error (a retried lock_timeout attempt says so)."""
+    if not _text(statement.error):
+        return "ok"
+    text = f"{_text(statement.sqlstate) or 'error'}: {_text(statement.error)}"
+    return f"{text} (retried)" if statement.retried else text
+
+
+def _causes(s: Summary) -> list[str]:
+    """Per phase, requests and waits by what they are blamed on (only phases where a migration or a swap ran)."""
+    blamed = {r.phase for r in s.causes if r.cause in ("statements", "swap") and r.endpoint is None and r.requests}
+    rows = [r for r in s.causes if r.endpoint is None and r.cause != "all" and r.phase in blamed
+            and (r.requests or r.seconds)]
+    if not rows:
+        return []
+    waits = {(w.phase, w.cause): w for w in s.waits if w.whose == "requests"}
+    return ["", "## Requests by cause", "",
+            "statements: requests that overlapped a migration statement; swap: a service swap (stopped to healthy); "
+            "service: neither. Held up: by lock / slow (see Migration statements).", "", _table(
+                ["phase", "cause", "seconds", "requests", "errors", "p99 ms", "held-up requests (lock / slow)",
+                 "longest request wait ms"],
+                [[r.phase, r.cause, _num(r.seconds), r.requests, r.errors, _num(r.p99_ms),
+                  f"{r.held_up_requests} ({r.held_up_by_lock} / {r.held_up_slow})",
+                  _num(waits[(r.phase, r.cause)].max_ms) if (r.phase, r.cause) in waits else "-"] for r in rows])]
 def _rollback_details(s: Summary) -> list[str]:
     """What the rollback check measured beyond its verdict: leftovers allowed, acknowledged writes, migrations,
     the re-upgrade, mixed versions, flags, and the time the checks took."""

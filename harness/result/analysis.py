@@ -25,9 +25,8 @@ from harness.records.summary import (
     StatementFigures,
     SwapFigures,
     UpgradeFigures,
-    failed_steps,
 )
-from harness.result import causes
+from harness.result import attribution, causes
 from harness.result.frames import Frames
 
 PERCENTILES = {"p50_ms": 50, "p95_ms": 95, "p99_ms": 99}
@@ -156,12 +155,6 @@ def longest_chain(locks: pd.DataFrame) -> list[ChainLink]:
     return links
 
 
-def baseline_p99(requests: pd.DataFrame, baseline: str) -> dict[str, float]:
-    """Per endpoint, the baseline phase's p99 latency: the bar a request must exceed to count as held up."""
-    reference = requests[requests["phase"] == baseline]
-    return {name: float(np.percentile(g["latency_ms"], 99)) for name, g in reference.groupby("name")}
-
-
 def migration_pids(frames: Frames) -> set[int]:
     """Backends that ran migration statements (the SQL runner's and the traced tools')."""
     pids = frames.statements["pid"].dropna()
@@ -175,40 +168,51 @@ def statement_table(frames: Frames) -> list[StatementFigures]:
     step running when the wait began (one step per level: SQL steps and commands, and the statements traced
     inside a command), with the whole wait's length; the migration's own waits are its waited_ms. A wait that
     began up to BLAME_MARGIN_S before a step's recorded start is that step's (its backend stamped it first),
-    unless the step before was still running then. Held-up requests: requests that started
-    during the step and took longer than their endpoint's baseline p99 (only for steps that caused waits).
-    Added p99: p99 latency of the requests started during the step minus the baseline phase's p99."""
+    unless the step before was still running then. Held-up requests (result.causes): requests overlapping the
+    step that waited on a lock it caused, or were slower than their endpoint's baseline by the held-up margins
+    (by lock and slow are kept apart too). Added p99: p99 latency of the requests started during the step minus
+    the baseline phase's p99. A failed lock_timeout attempt followed by another attempt of it is `retried`."""
     names = phase_names(frames)
     steps = frames.statements[frames.statements["phase"].isin(names)]
     locks = frames.locks
-    involved = waits(locks[migration_lock_rows(locks, migration_pids(frames))]) if not locks.empty else waits(locks)
+    pids = migration_pids(frames)
+    involved_rows = migration_lock_rows(locks, pids) if not locks.empty else pd.Series(dtype=bool)
+    every_wait = causes.distinct_waits(locks, involved_rows, pids)
+    involved = every_wait[every_wait["involved"].astype(bool)] if len(every_wait) else every_wait
     requests = frames.requests
     baseline_name = names[0] if names else ""
-    bar = requests["name"].map(baseline_p99(requests, baseline_name)).fillna(np.inf)
+    slow = causes.slower_than_baseline(requests, baseline_name)
+    starts, ends = causes.request_spans(requests)
     baseline = requests[requests["phase"] == baseline_name]["latency_ms"]
     baseline_p99_ms = float(np.percentile(baseline, 99)) if len(baseline) else None
     txn_end = steps.groupby("txn")["ended"].max() if steps["txn"].notna().any() else pd.Series(dtype=float)
+    retried = _retried(steps)
     rows = []
     window_start = _blame_window_starts(steps)
     holders = _lock_holders(steps, involved, window_start)
+    # others' waits are blamed on the statement of the transaction that took the lock they wait for
+    blamed = {step.Index: involved.loc[[i for i, found in holders.items() if step.Index in found]]
+              for step in steps.itertuples()}
+    held_by = {step.Index: _held_by_lock(requests, starts, ends, step, blamed[step.Index])
+               for step in steps.itertuples()}
     for step in steps.itertuples():
         ended = step.ended if pd.notna(step.ended) else step.started
         begun = involved[(involved["waitstart"] > window_start[step.Index]) & (involved["waitstart"] <= ended)]
         # a command has no backend of its own: the tool's backends are known by their application name
-        mine = begun["pid"] == step.pid if pd.notna(step.pid) else begun["application"] == MIGRATION_APPLICATION
-        # others' waits are blamed on the statement of the transaction that took the lock they wait for
-        others = involved.loc[[i for i, found in holders.items() if step.Index in found]]
-        own = begun[mine]
+        mine = begun["pid"] == step.pid if pd.notna(step.pid) else begun["application_name"] == MIGRATION_APPLICATION
+        others, own = blamed[step.Index], begun[mine]
+        of_requests = others[others["whose"] == "requests"]
         started_during = (requests["start"] >= step.started) & (requests["start"] <= ended)
-        # held up by its locks: slow requests started while waits blamed on it went on (to its COMMIT at most)
-        if len(others):
-            hold_start = min(float(step.started), float(others["waitstart"].min()))
-            hold_end = max(float(ended), float((others["waitstart"] + others["waiting_s"]).max()))
-            held_up = (requests["start"] >= hold_start) & (requests["start"] <= hold_end) & \
-                (requests["latency_ms"] > bar)
-        else:
-            held_up = started_during & False
-        failed = started_during & requests["error"].notna()
+        overlap = (starts <= ended) & (ends >= step.started)
+        by_lock = held_by[step.Index]
+        # a slow request that waited on a lock another step of its level took is that step's, not this one's
+        level = steps["origin"].eq("traced") == (step.origin == "traced")
+        elsewhere = np.zeros(len(requests), dtype=bool)
+        for index in steps.index[level]:
+            if index != step.Index:
+                elsewhere |= held_by[index]
+        slow_during = slow & overlap & ~elsewhere
+        failed = pd.Series(overlap, index=requests.index) & requests["error"].notna()
         during = requests.loc[started_during, "latency_ms"]
         p99_during = float(np.percentile(during, 99)) if len(during) else None
         held_until = txn_end.get(step.txn, ended) if pd.notna(step.txn) else ended
@@ -227,7 +231,7 @@ def statement_table(frames: Frames) -> list[StatementFigures]:
             blocked_backends=int(others["pid"].nunique()),
             max_wait_ms=float(others["waiting_s"].max() * 1000) if len(others) else 0.0,
             waited_ms=float(own["waiting_s"].max() * 1000) if len(own) else 0.0,
-            blocked_requests=int(held_up.sum()),
+            blocked_requests=int((by_lock | slow_during).sum()),
             failed_requests=int(failed.sum()),
             p99_during_ms=p99_during,
             added_p99_ms=p99_during - baseline_p99_ms if p99_during is not None and baseline_p99_ms else None,
@@ -235,11 +239,28 @@ def statement_table(frames: Frames) -> list[StatementFigures]:
             errors_by_endpoint=_counts(requests.loc[failed, "name"]),
             lock_records=taken, held_lock_records=held,
             chatter=step.origin == "traced" and is_chatter(str(step.sql)) and not len(others)
-            and not bool(failed.sum()) and not _strong(_on_named_tables(taken, str(step.sql))),
+            and not bool((started_during & requests["error"].notna()).sum())
+            and not _strong(_on_named_tables(taken, str(step.sql))),
             blamed_waits=int(len(others) - len(others.index.intersection(begun.index))),
+            request_wait_ms=float(of_requests["waiting_s"].max() * 1000) if len(of_requests) else 0.0,
+            held_up_by_lock=int(by_lock.sum()), held_up_slow=int(slow_during.sum()),
+            retried=bool(retried.get(step.Index, False)),
         ))
     # execution order: by step; a command before the statements traced in it, those as the server logged them
     return sorted(rows, key=lambda r: (r.seq, r.origin == "traced"))
+
+
+def _held_by_lock(requests: pd.DataFrame, starts: np.ndarray, ends: np.ndarray, step: Any,
+                  blamed: pd.DataFrame) -> np.ndarray:
+    """Requests held up by the waits blamed on `step`: to the end of those waits (its COMMIT at most), not only
+    while it ran."""
+    if not len(blamed):
+        return np.zeros(len(requests), dtype=bool)
+    ended = step.ended if pd.notna(step.ended) else step.started
+    hold_start = min(float(step.started), float(blamed["waitstart"].min()))
+    hold_end = max(float(ended), float(blamed["waitend"].max()))
+    of_requests = blamed[blamed["whose"] == "requests"]
+    return np.asarray(causes.waited_on_migration(requests, of_requests) & (starts <= hold_end) & (ends >= hold_start))
 
 
 def _on_named_tables(locks: list[Lock] | None, sql: str) -> list[Lock]:
@@ -288,7 +309,7 @@ def _lock_holders(steps: pd.DataFrame, involved: pd.DataFrame,
                 same_txn = ordered[(ordered["pid"] == step.pid) & (ordered["txn"] == step.txn)
                                    & (ordered["started"] <= step.started)] if pd.notna(step.txn) else ordered.iloc[0:0]
             else:
-                begun = begun[begun["application"] != MIGRATION_APPLICATION]
+                begun = begun[begun["application_name"] != MIGRATION_APPLICATION]
                 same_txn = ordered.iloc[0:0]
             for index, wait in begun.iterrows():
                 blame[(index, bool(traced))] = _taker(same_txn, wait) if not same_txn.empty else None
@@ -324,6 +345,30 @@ def _blame_window_starts(steps: pd.DataFrame) -> dict[Any, float]:
     return starts
 
 
+def _retried(steps: pd.DataFrame) -> dict[Any, bool]:
+    """Index -> True for each failed step that a later attempt of the same statement followed (the runner
+    retries a unit after a lock timeout: same phase, file and place in it, a higher attempt number)."""
+    flags: dict[Any, bool] = {}
+    own = steps[(steps["origin"] != "traced") & steps["error"].notna()]
+    for index, step in own.iterrows():
+        later = steps[(steps["phase"] == step["phase"]) & (steps["source"] == step["source"])
+                      & (steps["version"] == step["version"]) & (steps["attempt"] > step["attempt"])
+                      & (steps["seq"] > step["seq"])]
+        flags[index] = bool(len(later))
+    return flags
+
+
+def migration_errors(statements: list[StatementFigures], phase: str | None = None) -> int:
+    """Failed migration steps (of `phase`, when given): a lock_timeout attempt that was retried is not one."""
+    return sum(1 for s in statements if s.error and not s.retried and s.origin != "traced"
+               and phase in (None, s.phase))
+
+
+def migration_retries(statements: list[StatementFigures], phase: str | None = None) -> int:
+    """Failed lock_timeout attempts the runner retried (of `phase`, when given)."""
+    return sum(1 for s in statements if s.error and s.retried and phase in (None, s.phase))
+
+
 def error_table(frames: Frames) -> list[ErrorGroup]:
     """Failed requests per phase, endpoint, SQLSTATE (from the response body or the server log; "http" when
     neither knows one) and cause, with every HTTP status seen (0: no response) and the migration steps blamed."""
@@ -352,23 +397,29 @@ def swap_failures(frames: Frames, swap: SwapFigures) -> int:
         return 0
     start = requests["start"]
     end = start + requests["latency_ms"].fillna(0) / 1000
-    ended = (swap.ended_at or swap.healthy_at or swap.started_at) + causes.SWAP_GRACE_S
+    ended = (swap.ended_at or swap.healthy_at or swap.started_at) + attribution.SWAP_GRACE_S
     during = (start <= ended) & (end >= swap.started_at)
     return int(((requests["cause"] == "swap") & during).sum())
 
 
-def migration_errors(statements: list[StatementFigures]) -> int:
-    """Migration steps that failed: SQL statements and commands (what a command ran is counted in it)."""
-    return failed_steps(statements)
-
-
 def top_offenders(statements: list[StatementFigures], limit: int = 5) -> list[Offender]:
-    """The statements that hurt traffic most: held-up requests, then longest wait, then failed requests."""
+    """The statements that hurt traffic most, ranked within each phase (held-up requests, then the longest
+    wait, then failed requests), at most `limit` per phase; the phases that migrate up come first (the
+    upgrade), then the others (the rollback), each group in timeline order."""
     hurting = [s for s in statements if s.blocked_requests or s.max_wait_ms or s.failed_requests]
-    ranked = sorted(hurting, key=lambda s: (s.blocked_requests, s.max_wait_ms, s.failed_requests), reverse=True)
-    return [Offender(phase=s.phase, seq=s.seq, sql=s.sql, blocked_requests=s.blocked_requests,
-                     max_wait_ms=s.max_wait_ms, added_p99_ms=s.added_p99_ms, failed_requests=s.failed_requests)
-            for s in ranked[:limit]]
+    order: dict[str, int] = {}
+    for s in sorted(statements, key=lambda s: (s.direction != "up", s.started)):
+        order.setdefault(s.phase, len(order))
+    offenders: list[Offender] = []
+    for phase in sorted({s.phase for s in hurting}, key=lambda p: order[p]):
+        ranked = sorted((s for s in hurting if s.phase == phase),
+                        key=lambda s: (s.blocked_requests, s.max_wait_ms, s.failed_requests), reverse=True)
+        offenders += [Offender(phase=s.phase, seq=s.seq, sql=s.sql, blocked_requests=s.blocked_requests,
+                               max_wait_ms=s.max_wait_ms, added_p99_ms=s.added_p99_ms,
+                               failed_requests=s.failed_requests, rank=rank, held_up_by_lock=s.held_up_by_lock,
+                               held_up_slow=s.held_up_slow)
+                      for rank, s in enumerate(ranked[:limit], start=1)]
+    return offenders
 
 
 def upgrade_table(statements: list[StatementFigures], phases: list[PhaseFigures]) -> list[UpgradeFigures]:
@@ -381,11 +432,12 @@ def upgrade_table(statements: list[StatementFigures], phases: list[PhaseFigures]
             continue
         rows.append(UpgradeFigures(
             phase=phase.name, direction=steps[0].direction, steps=len(steps),
-            failed_steps=sum(1 for s in steps if s.error), duration_ms=sum(s.duration_ms or 0.0 for s in steps),
+            failed_steps=migration_errors(steps), duration_ms=sum(s.duration_ms or 0.0 for s in steps),
             max_wait_ms=max((s.max_wait_ms for s in statements if s.phase == phase.name), default=0.0),
             blocked_requests=sum(s.blocked_requests for s in steps),
             failed_requests=sum(s.failed_requests for s in steps),
-            p99_ms=by_phase[phase.name].p99_ms, errors=by_phase[phase.name].errors))
+            p99_ms=by_phase[phase.name].p99_ms, errors=by_phase[phase.name].errors,
+            retried_steps=migration_retries(steps)))
     return rows
 
 

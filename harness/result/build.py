@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
+
 from harness.core.postgres import DEADLOCK_DETECTED
 from harness.core.streams import read_json_lines
 from harness.inject.contention import STREAM as CONTENTION_STREAM
@@ -26,8 +28,17 @@ from harness.records.run import (
     Stop,
     StubTraffic,
 )
-from harness.records.summary import FailedRevert, LoadSettings, ServerFacts, Summary, SwapFigures, TimelineEntry
-from harness.result import analysis
+from harness.records.summary import (
+    CauseFigures,
+    FailedRevert,
+    LoadSettings,
+    ServerFacts,
+    Summary,
+    SwapFigures,
+    TimelineEntry,
+    WaitFigures,
+)
+from harness.result import analysis, causes
 from harness.result.frames import Frames, load_frames
 from harness.result.lint_check import check_statements
 from harness.result.lock_order import lock_order_risks
@@ -122,6 +133,7 @@ def build_summary(plan: Plan, run: RunDir) -> tuple[Summary, Frames]:
     contention = [ContentionRecord(**row) for row in read_json_lines(run.stream(CONTENTION_STREAM))]
     for swap in facts.swaps:
         swap.failed_requests = analysis.swap_failures(frames, swap)
+    by_cause, waits = blame(frames, facts.swaps)
     summary = Summary(
         scenario=plan.scenario, from_version=plan.from_version, to_version=plan.to_version,
         environment=facts.environment, verdict="fail", exit_code=1,
@@ -154,7 +166,6 @@ def build_summary(plan: Plan, run: RunDir) -> tuple[Summary, Frames]:
         stopped=facts.stop,
         reached_phase=phases[-1].name if phases else None,
         server=facts.server,
-        migration_errors=analysis.migration_errors(statements),
         lock_order_risks=lock_order_risks(
             frames.statements, analysis.phase_names(frames), read_json_lines(run.stream(APP_LOCKS_STREAM)),
             deadlocks=int((frames.requests["sqlstate"] == DEADLOCK_DETECTED).sum())
@@ -164,6 +175,12 @@ def build_summary(plan: Plan, run: RunDir) -> tuple[Summary, Frames]:
                                      served_after=next((p.to_version for p in phases if p.name == r["phase"]),
                                                        str(r["serving"])))
                         for r in facts.failed_reverts],
+        migration_errors=analysis.migration_errors(statements),
+        migration_retries=analysis.migration_retries(statements),
+        causes=by_cause,
+        waits=waits,
+        held_up_rule=causes.HELD_UP_RULE,
+        default_gates=plan.default_gates,
         versions=version_table(frames),
         check_windows=check_windows(run),
         flags=facts.flags,
@@ -176,6 +193,21 @@ def build_summary(plan: Plan, run: RunDir) -> tuple[Summary, Frames]:
     return summary, frames
 
 
+def blame(frames: Frames, swaps: list[SwapFigures]) -> tuple[list[CauseFigures], list[WaitFigures]]:
+    """Requests and lock waits of the timeline's phases by cause (result.causes), as gates read them."""
+    names = analysis.phase_names(frames)
+    steps = frames.statements[frames.statements["phase"].isin(names)]
+    statement_windows, swap_windows = causes.statement_windows(steps), causes.swap_windows(swaps)
+    requests = frames.requests
+    pids = analysis.migration_pids(frames)
+    involved = analysis.migration_lock_rows(frames.locks, pids) if not frames.locks.empty else None
+    waits = causes.distinct_waits(frames.locks, involved if involved is not None else pd.Series(dtype=bool), pids)
+    by_lock = causes.waited_on_migration(requests, waits)
+    slow = causes.slower_than_baseline(requests, names[0] if names else "")
+    request_causes = causes.request_causes(requests, statement_windows, swap_windows)
+    by_cause = causes.cause_table(requests, request_causes, by_lock, slow, frames.phases, statement_windows,
+                                  swap_windows)
+    return by_cause, causes.wait_table(waits, causes.wait_causes(waits, swap_windows), names)
 def package_figures(run: RunDir) -> dict[str, Any]:
     """packages, quarantine (with whether each was reverted), stub_traffic and cleanup, from their streams."""
     packages: list[PackageRecord] = []

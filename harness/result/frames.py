@@ -15,7 +15,7 @@ from harness.core.tools import is_chatter
 from harness.observe.migration_backends import REWRITES_STREAM, statements_from_samples
 from harness.observe.server_log import server_errors
 from harness.observe.statement_log import logged_statements
-from harness.result import causes, rewrites
+from harness.result import attribution, rewrites
 from harness.result.server_errors import correlate
 from harness.rundir import RUN_LOG, RunDir
 
@@ -71,9 +71,9 @@ def load_frames(run: RunDir) -> Frames:
     facts = read_json_lines(run.stream(RUN_LOG))
     run_end = max([float(r["at"]) for r in facts if "at" in r] + [float(requests["start"].max() or 0)
                                                                    if len(requests) else 0.0])
-    requests = causes.attribute(requests, statements,
-                                causes.swap_windows([r for r in facts if r.get("event") == "swap"]),
-                                causes.mismatch_windows([r for r in facts if r.get("event") == "action"], run_end))
+    requests = attribution.attribute(requests, statements,
+                                attribution.swap_windows([r for r in facts if r.get("event") == "swap"]),
+                                attribution.mismatch_windows([r for r in facts if r.get("event") == "action"], run_end))
     health = pd.DataFrame(read_json_lines(run.stream("health.jsonl")), columns=[c for c in HEALTH_COLUMNS
                                                                                  if c != "phase"])
     health["at"] = health["at"].astype("float64")

@@ -12,6 +12,7 @@ from harness.observe.base import ObserverFactory
 from harness.observe.health import HealthObserver
 from harness.observe.locks import LockObserver
 from harness.observe.migration_backends import MigrationBackendsObserver
+from harness.observe.table_facts import TableFactsObserver
 from harness.verify.rollback import RollbackObserver
 
 OBSERVERS: tuple[ObserverFactory, ...] = (
@@ -21,4 +22,5 @@ OBSERVERS: tuple[ObserverFactory, ...] = (
     MigrationBackendsObserver,  # the backends of migration commands, while each runs
     ContentionObserver,  # the plan's [[contention]] sessions, during their phases
     RollbackObserver,  # schema and data snapshots around the upgrade and the rollback
+    TableFactsObserver,  # sizes, types and what the load touches, in the first phase (for the lint)
 )

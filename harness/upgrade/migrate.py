@@ -25,7 +25,8 @@ class Applied:
 
 
 class Migrator:
-    """Verbs: apply(releases, phase) runs their up migrations; revert(phase) runs the downs of what applied."""
+    """Verbs: apply(releases, phase) runs their up migrations (all, or the next few); pending(releases) says
+    which are left; revert(phase) runs the downs of what applied."""
 
     def __init__(self, plan: Plan, database: Database, stream: JsonLines, log_path: Path, run_id: str,
                  events: Events, report: Report) -> None:
@@ -46,33 +47,50 @@ class Migrator:
         self.stream.write(step.row())
         self.events.step_recorded.fire(step=step)
 
-    def apply(self, releases: list[Release], phase: str, kill_after_s: float | None = None) -> None:
-        """Up-migrate each release in order. Raises MigrationError on the first failure. `kill_after_s`: kill
-        the migration that far in (a deploy that crashed mid-way)."""
+    def pending(self, releases: list[Release]) -> list[Applied]:
+        """The units `apply` would run for `releases`, in order, without those already applied (partly too):
+        one per SQL file, one per migration command."""
+        done = {(a.release.version, a.up_file) for a in self.applied}
+        units: list[Applied] = []
+        for release in releases:
+            migrations = release.migrations
+            if isinstance(migrations, SqlMigrations):
+                units += [Applied(release, path) for path in migration_files(migrations.dir, "up")]
+            elif isinstance(migrations, CommandMigrations):
+                units.append(Applied(release, None))
+        return [unit for unit in units if (unit.release.version, unit.up_file) not in done]
+
+    def apply(self, releases: list[Release], phase: str, kill_after_s: float | None = None,
+              limit: int | None = None) -> int:
+        """Up-migrate each release in order (only the first `limit` pending units when given); returns how many
+        units ran. Raises MigrationError on the first failure. `kill_after_s`: kill the migration that far in
+        (a deploy that crashed mid-way)."""
+        todo = self.pending(releases)
+        todo = todo if limit is None else todo[:limit]
         timer = None
         if kill_after_s is not None:
             timer = threading.Timer(kill_after_s, self.kill, [kill_after_s])
             timer.daemon = True
             timer.start()
         try:
-            self._apply(releases, phase)
+            self._apply(todo, phase)
         finally:
             if timer is not None:
                 timer.cancel()
+        return len(todo)
 
-    def _apply(self, releases: list[Release], phase: str) -> None:
-        for release in releases:
-            migrations = release.migrations
-            if isinstance(migrations, SqlMigrations):
-                for path in migration_files(migrations.dir, "up"):
-                    self.sql.committed = 0
-                    try:
-                        self._sql(path, release, phase, "up")
-                    except MigrationError:
-                        if self.sql.committed:  # its down-migration may undo what did commit
-                            self.applied.append(Applied(release, path, partial=True))
-                        raise
-                    self.applied.append(Applied(release, path))
+    def _apply(self, units: list[Applied], phase: str) -> None:
+        for unit in units:
+            release, path, migrations = unit.release, unit.up_file, unit.release.migrations
+            if path is not None:
+                self.sql.committed = 0
+                try:
+                    self._sql(path, release, phase, "up")
+                except MigrationError:
+                    if self.sql.committed:  # its down-migration may undo what did commit
+                        self.applied.append(Applied(release, path, partial=True))
+                    raise
+                self.applied.append(Applied(release, path))
             elif isinstance(migrations, CommandMigrations):
                 # A tool may have applied part of its revisions before failing: its down command reverts them.
                 self.applied.append(Applied(release, None))

@@ -2,7 +2,7 @@
 
 Files are NNN_name.up.sql / NNN_name.down.sql, split by PostgreSQL's own parser. Statements run on one
 connection, grouped into units that commit together (see `RunnerOptions.transaction`); a unit that fails on
-a lock timeout is rolled back and retried with backoff when the options allow it.
+a lock timeout is rolled back and retried after a fixed or exponential backoff when the options allow it.
 """
 
 from __future__ import annotations
@@ -247,7 +247,7 @@ class SqlRunner:
                 if self.killed_after_s is not None:
                     raise MigrationError(failed) from None
                 if exc.sqlstate == LOCK_NOT_AVAILABLE and attempt <= options.lock_retries:
-                    time.sleep(min(MAX_BACKOFF_S, options.retry_backoff_ms / 1000 * 2 ** (attempt - 1)))
+                    time.sleep(options.backoff_s(attempt, MAX_BACKOFF_S))
                     continue
                 raise MigrationError(failed) from None
         raise AssertionError("unreachable: the last attempt returns or raises")

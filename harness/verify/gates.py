@@ -1,48 +1,108 @@
-"""Judge the plan's gates on the run's typed figures."""
+"""Judge the plan's gates on the run's typed figures (docs/gates.md says what each metric measures).
+
+Every metric but rollback_safe can be limited to a phase; request and lock-wait metrics to a cause
+(statements, swap, service) too, and request metrics to an endpoint. Without a phase, a latency or rate
+metric takes its worst phase, a count or a total sums over the phases, a longest wait takes the longest.
+"""
 
 from __future__ import annotations
 
-from harness.plan import PHASE_METRICS, Gate
-from harness.records.summary import EndpointFigures, GateResult, PhaseFigures, Summary, failed_steps
+from dataclasses import replace
+from typing import Any
+
+from harness.plan import PHASE_METRICS, REQUEST_METRICS, Gate
+from harness.records.summary import GateResult, Summary
+
+ALL = "all"  # result.causes: the rows over every cause (or every backend)
+WAIT_METRIC_PARTS = {  # metric -> (whose wait, max or total)
+    "lock_wait_max_ms": (ALL, "max"), "lock_wait_total_ms": (ALL, "total"),
+    "request_lock_wait_max_ms": ("requests", "max"), "request_lock_wait_total_ms": ("requests", "total"),
+    "migration_lock_wait_max_ms": ("migration", "max"), "migration_lock_wait_total_ms": ("migration", "total"),
+}
 
 
 def observe(gate: Gate, summary: Summary) -> float | None:
-    """The value a gate judges: per phase (and endpoint) when named, else the worst phase; run-wide metrics."""
-    if gate.metric in PHASE_METRICS:
+    """The value a gate judges (None: nothing was measured there)."""
+    if gate.metric in PHASE_METRICS and gate.cause is None and gate.metric != "errors":  # errors: a count, summed
         if gate.endpoint:
-            rows = [(r.phase, _value(gate, r)) for r in summary.endpoints if r.name == gate.endpoint]
+            rows = [(r.phase, getattr(r, gate.metric, None)) for r in summary.endpoints if r.name == gate.endpoint]
         else:
-            rows = [(r.name, _value(gate, r)) for r in summary.phases]
-        found = [float(v) for phase, v in rows if v is not None and gate.phase in (None, phase)]
-        if not found:
-            return None
-        return min(found) if gate.min is not None else max(found)
-    return {
-        "lock_wait_max_ms": summary.lock_waits.max_ms,
-        "lock_wait_total_ms": summary.lock_waits.total_ms,
-        "downtime_s": summary.downtime_s,
-        "outage_s": summary.outage_s,
-        "rollback_safe": 1.0 if summary.rollback.safe else 0.0,
-        "migration_errors": float(failed_steps(summary.statements)),
-        "cleanup_failures": float(sum(1 for c in summary.cleanup if c.status != "ok")),
-    }[gate.metric]
+            rows = [(r.name, getattr(r, gate.metric, None)) for r in summary.phases]
+        return _worst(gate, [float(v) for phase, v in rows if v is not None and gate.phase in (None, phase)])
+    if gate.metric in PHASE_METRICS or gate.metric in REQUEST_METRICS:
+        return _requests(gate, summary)
+    if gate.metric in WAIT_METRIC_PARTS:
+        return _waits(gate, summary)
+    statements = [s for s in summary.statements if gate.phase in (None, s.phase)]
+    if gate.metric == "migration_errors":
+        return float(sum(1 for s in statements if s.error and not s.retried and s.origin != "traced"))
+    if gate.metric == "migration_retries":
+        return float(sum(1 for s in statements if s.error and s.retried))
+    if gate.metric == "downtime_s":
+        if gate.phase is None:
+            return summary.downtime_s
+        return sum(s.downtime_s for s in summary.swaps if s.phase == gate.phase)
+    if gate.metric == "outage_s":
+        if gate.phase is None:
+            return summary.outage_s
+        return sum(o.seconds for o in summary.outages if o.phase == gate.phase)
+    if gate.metric == "cleanup_failures":
+        return float(sum(1 for c in summary.cleanup if c.status != "ok" and gate.phase in (None, c.phase)))
+    if gate.metric == "rollback_safe":
+        return 1.0 if summary.rollback.safe else 0.0
+    raise KeyError(gate.metric)
 
 
-def _value(gate: Gate, figures: PhaseFigures | EndpointFigures) -> float | None:
-    """The metric of one phase (or endpoint); error_rate and errors count only `gate.cause` when it names one."""
-    if gate.cause is None:
-        value = getattr(figures, gate.metric, None)
-        return None if value is None else float(value)
-    errors = figures.errors_by_cause.get(gate.cause, 0)
-    if gate.metric == "errors":
-        return float(errors)
-    return errors / figures.requests if figures.requests else 0.0
+def _worst(gate: Gate, values: list[float]) -> float | None:
+    if not values:
+        return None
+    return min(values) if gate.min is not None else max(values)
 
 
-def evaluate(gates: list[Gate], summary: Summary) -> list[GateResult]:
-    """One result per gate; a gate with nothing observed fails."""
+def _requests(gate: Gate, summary: Summary) -> float | None:
+    if not summary.causes:  # a summary without the split by cause: whole phases (the stricter reading)
+        return _whole_phases(gate, summary)
+    rows = [r for r in summary.causes if r.cause == (gate.cause or ALL) and r.endpoint == gate.endpoint
+            and gate.phase in (None, r.phase)]
+    if gate.metric in REQUEST_METRICS or gate.metric == "errors":  # errors: failed_requests, by its phase name
+        column = "held_up_requests" if gate.metric == "held_up_requests" else "errors"
+        measured = rows or [r for r in summary.causes if r.cause == ALL and r.endpoint is None
+                            and gate.phase in (None, r.phase)]
+        return float(sum(getattr(r, column) for r in rows)) if measured else None
+    # A cause without requests in a phase has no percentiles (None) but an error rate of 0: none failed.
+    return _worst(gate, [float(v) for r in rows if (v := getattr(r, gate.metric)) is not None])
+
+
+def _whole_phases(gate: Gate, summary: Summary) -> float | None:
+    rows: list[Any] = [r for r in summary.endpoints if r.name == gate.endpoint] if gate.endpoint else summary.phases
+    rows = [r for r in rows if gate.phase in (None, getattr(r, "phase", None) or getattr(r, "name", None))]
+    if gate.metric in ("failed_requests", "errors"):
+        return float(sum(r.errors for r in rows)) if rows else None
+    if gate.metric == "held_up_requests":
+        return None
+    return _worst(gate, [float(v) for r in rows if (v := getattr(r, gate.metric, None)) is not None])
+
+
+def _waits(gate: Gate, summary: Summary) -> float | None:
+    whose, kind = WAIT_METRIC_PARTS[gate.metric]
+    rows = [r for r in summary.waits if r.cause == (gate.cause or ALL) and r.whose == whose
+            and gate.phase in (None, r.phase)]
+    if not rows and not summary.waits:  # a run reported before waits were split: the run-wide figures
+        return summary.lock_waits.max_ms if kind == "max" else summary.lock_waits.total_ms
+    if not rows:
+        return None
+    return max(r.max_ms for r in rows) if kind == "max" else sum(r.total_ms for r in rows)
+
+
+def evaluate(gates: list[Gate], summary: Summary, phase: str | None = None) -> list[GateResult]:
+    """One result per gate; a gate with nothing observed fails. With `phase`, only that phase is judged:
+    gates of other phases are left out, and those of no phase are limited to it."""
     results = []
     for gate in gates:
+        if phase is not None:
+            if gate.phase not in (None, phase) or gate.metric == "rollback_safe":
+                continue
+            gate = replace(gate, phase=phase)
         observed = observe(gate, summary)
         limit = gate.max if gate.max is not None else gate.min
         assert limit is not None
@@ -54,5 +114,5 @@ def evaluate(gates: list[Gate], summary: Summary) -> list[GateResult]:
             passed = observed >= limit
         results.append(GateResult(name=gate.name, metric=gate.metric, phase=gate.phase, endpoint=gate.endpoint,
                                   bound="max" if gate.max is not None else "min", limit=limit, observed=observed,
-                                  passed=passed))
+                                  passed=passed, cause=gate.cause))
     return results

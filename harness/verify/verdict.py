@@ -29,10 +29,14 @@ MIGRATION_ACTIONS = ("migrate", "revert")
 NO_TRAFFIC_MIN_S = 1.0  # a phase at least this long with no request at all means the load was not running
 
 
-def judge(plan: Plan, summary: Summary) -> Summary:
-    """The summary with its gates evaluated, its failures listed, its verdict and exit code decided."""
-    gates = evaluate(plan.gates, summary)
+def judge(plan: Plan, summary: Summary, phase: str | None = None) -> Summary:
+    """The summary with its gates evaluated, its failures listed, its verdict and exit code decided; with
+    `phase`, as if the run were that phase alone (gates of other phases left out, the others limited to it:
+    verify.gates; failures of other phases left out)."""
+    gates = evaluate(plan.gates, summary, phase)
     reasons = failures(plan, summary, gates)
+    if phase is not None:
+        reasons = [r for r in reasons if r.phase in (None, phase) or r.kind == "stopped"]
     if summary.stopped is not None:
         code = STOP_EXIT_CODES[summary.stopped.kind]
     elif summary.faults:
@@ -50,7 +54,8 @@ def failures(plan: Plan, summary: Summary, gates: list[GateResult]) -> list[Fail
         reasons.append(Failure("stopped", f"the run stopped early ({summary.stopped.kind}): "
                                f"{summary.stopped.message}", summary.reached_phase))
     reasons += [Failure(f.kind, f.message, f.phase) for f in summary.faults]
-    judged_by_gate = any(g.metric == "migration_errors" for g in plan.gates)
+    # a plan's own migration_errors gate decides; the default set's does not hide the action's own reason
+    judged_by_gate = not plan.default_gates and any(g.metric == "migration_errors" for g in plan.gates)
     for action in summary.actions:
         if action.name not in MIGRATION_ACTIONS:
             continue
@@ -64,5 +69,7 @@ def failures(plan: Plan, summary: Summary, gates: list[GateResult]) -> list[Fail
         if phase.requests == 0 and phase.duration_s >= NO_TRAFFIC_MIN_S:
             reasons.append(Failure("no_traffic", f"{phase.name}: no request in {phase.duration_s:.1f} s: the load "
                                    "was not running, so nothing was measured", phase.name))
-    reasons += [Failure("gate", f"gate {g.name}: observed {g.observed}", g.phase) for g in gates if not g.passed]
+    said = any(r.kind == "migration_failed" for r in reasons)  # the default migration_errors gate says it again
+    reasons += [Failure("gate", f"gate {g.name}: observed {g.observed}", g.phase) for g in gates
+                if not g.passed and not (said and plan.default_gates and g.metric == "migration_errors")]
     return reasons

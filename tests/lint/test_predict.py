@@ -110,8 +110,13 @@ def test_prediction_uses_earlier_statements(sql: str, locks: dict[str, str], rew
     assert (prediction.locks, prediction.rewrites) == (locks, rewrites)
 
 
-def test_type_change_without_known_old_type_is_assumed_to_rewrite() -> None:
-    assert last("ALTER TABLE orders ALTER COLUMN status TYPE varchar(20)").rewrites == {"orders"}
+def test_type_change_without_known_old_type_is_uncertain_unless_it_always_rewrites() -> None:
+    """Issue 14: varchar(20) from an unknown type may be a widening (catalog only): not predicted as a rewrite,
+    but kept as uncertain; bigint from anything but bigint rewrites."""
+    (widen,) = analyze_sql("ALTER TABLE orders ALTER COLUMN status TYPE varchar(20)")
+    assert widen.prediction.rewrites == set()
+    assert [r.relation for r in widen.uncertain_rewrites] == ["orders"]
+    assert last("ALTER TABLE orders ALTER COLUMN id TYPE bigint").rewrites == {"orders"}
 
 
 def test_transactions_concurrency_and_positions() -> None:

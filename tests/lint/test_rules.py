@@ -173,7 +173,7 @@ def test_has_danger_ignores_warnings() -> None:
 
 def test_every_rule_is_registered_once() -> None:
     rule_names = [rule.name for rule in RULES]
-    assert len(rule_names) == len(set(rule_names)) == 12
+    assert len(rule_names) == len(set(rule_names)) == 14
     modules = {p.stem for p in (Path(__file__).parents[2] / "harness/lint/rules").glob("*.py")} - {"__init__"}
     assert {name.replace("-", "_") for name in rule_names} == modules
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from harness.repeat import outcomes_of
-from harness.result import analysis, causes
+from harness.result import analysis, attribution
 from harness.result.lock_order import app_orders, lock_order_risks
 from harness.result.rewrites import attribute as attribute_rewrites
 from tests.unit.test_blame import (
@@ -32,16 +32,16 @@ def _steps(*rows: dict) -> pd.DataFrame:
     return frames([], [], list(rows), TIMELINE).statements
 
 
-# --- causes ----------------------------------------------------------------------------------------------------
+# --- attribution ----------------------------------------------------------------------------------------------------
 
 
 def test_a_restart_swap_owns_refused_requests_and_a_blue_green_one_only_what_the_switch_causes() -> None:
     requests = _requests(request(150.1, "migrate", "/a", 1.0, "refused", None, 0),
                          request(150.2, "migrate", "/a", 5.0, "HTTP 500", None, 500),
                          request(150.3, "migrate", "/a", 5.0, "HTTP 500", "42703", 500))
-    restart = causes.attribute(requests, _steps(), [(150.0, 151.0, "restart")], [])
+    restart = attribution.attribute(requests, _steps(), [(150.0, 151.0, "restart")], [])
     assert list(restart["cause"]) == ["swap", "swap", "service"]
-    blue_green = causes.attribute(requests, _steps(), [(150.0, 151.0, "blue_green")], [])
+    blue_green = attribution.attribute(requests, _steps(), [(150.0, 151.0, "blue_green")], [])
     assert list(blue_green["cause"]) == ["swap", "service", "service"], "the old version failing is its own"
 
 
@@ -53,15 +53,15 @@ def test_requests_in_flight_during_a_step_or_before_the_swap_that_follows_are_th
                          request(146.0, "migrate", "/a", 5.0))
     actions = [{"name": "migrate", "status": "ok", "started": 139.0, "ended": 141.0},
                {"name": "swap", "status": "ok", "started": 141.0, "ended": 150.0}]
-    found = causes.attribute(requests, steps, [], causes.mismatch_windows(actions, 200.0))
-    assert list(found["cause"]) == ["migration", "migration", "service", None]
+    found = attribution.attribute(requests, steps, [], attribution.mismatch_windows(actions, 200.0))
+    assert list(found["cause"]) == ["statements", "statements", "service", None]
     assert list(found["cause_step"].astype(object).where(found["cause_step"].notna(), None)) == [4, 4, None, None]
 
 
 def test_a_mismatch_lasts_until_the_end_of_the_run_when_no_swap_follows() -> None:
     actions = [{"name": "revert", "status": "failed", "started": 300.0, "ended": 301.0},
                {"name": "swap_back", "status": "skipped", "started": 301.0, "ended": 301.0}]
-    assert causes.mismatch_windows(actions, 400.0) == [(300.0, 400.0)]
+    assert attribution.mismatch_windows(actions, 400.0) == [(300.0, 400.0)]
 
 
 # --- blame inside one transaction ------------------------------------------------------------------------------
@@ -156,7 +156,7 @@ def test_the_outcomes_of_one_run_of_a_repeat() -> None:
     summary = {"verdict": "fail", "statements": [
         {"origin": "command", "phase": "upgrade", "error": "exit code 1", "sqlstate": "40P01"},
         {"origin": "traced", "phase": "upgrade", "error": "deadlock detected", "sqlstate": "40P01"}],
-        "errors": [{"phase": "upgrade", "sqlstate": "55P03", "cause": "migration", "errors": 3}],
+        "errors": [{"phase": "upgrade", "sqlstate": "55P03", "cause": "statements", "errors": 3}],
         "gates": [{"name": "error_rate <= 0.01", "passed": False}, {"name": "p99_ms <= 1", "passed": True}],
         "lock_order_risks": [{"tables": ["a", "b"]}]}
     assert outcomes_of(summary) == ["verdict fail", "migration failed (40P01) in upgrade",

@@ -185,7 +185,7 @@ def command_run() -> Summary:
                            ["pgcrypto", "uuid-ossp"], ["pgcrypto 1.3", "uuid-ossp 1.1"]),
         phases=[phase_figures("baseline", p99_ms=61.0, started=T0, duration_s=4.7),
                 phase_figures("upgrade", p99_ms=1183.0, started=T0 + 4.7, duration_s=7.0, to_version="2.1",
-                              errors=156, error_rate=0.212, errors_by_cause={"migration": 156}),
+                              errors=156, error_rate=0.212, errors_by_cause={"statements": 156}),
                 phase_figures("rollback", p99_ms=377.0, started=T0 + 11.7, duration_s=6.1, from_version="2.1",
                               to_version="2.1", errors=2, error_rate=0.0023, errors_by_cause={"service": 2})],
         statements=statements, migration_errors=1,
@@ -198,9 +198,9 @@ def command_run() -> Summary:
                               "skipped", 'the down-migrations failed (revert on_failure = "stay"): 2.1 keeps serving')],
         failed_reverts=[FailedRevert("rollback", "stay", "alembic downgrade r1: 22001 value too long", "2.1", "2.1")],
         swaps=[SwapFigures("1.0", "2.1", 0.0, "upgrade", T0 + 10.5, T0 + 10.5, "blue_green", T0 + 9.7, T0 + 11.2)],
-        errors=[ErrorGroup("upgrade", "/notes/[id]", "22P02", "invalid text representation", 28, 500, "migration",
+        errors=[ErrorGroup("upgrade", "/notes/[id]", "22P02", "invalid text representation", 28, 500, "statements",
                            {"500": 28}, "server log", [2]),
-                ErrorGroup("upgrade", "/notes/by-slug/[slug]", "http", "", 66, 502, "migration", {"502": 66}, None,
+                ErrorGroup("upgrade", "/notes/by-slug/[slug]", "http", "", 66, 502, "statements", {"502": 66}, None,
                            [2]),
                 ErrorGroup("rollback", "/login", "http", "", 2, 401, "service", {"0": 1, "401": 1}, None, [])],
         lock_order_risks=[LockOrderRisk(
@@ -214,7 +214,7 @@ def command_run() -> Summary:
                         column_examples={"password_hash": ["a25@example.test", "a36@example.test"]},
                         key_columns=["email"])]),
         gates=[GateResult("errors[upgrade,cause=swap] <= 0", "errors", "upgrade", None, "max", 0.0, 0.0, True),
-               GateResult("error_rate[upgrade,cause=migration] <= 0.05", "error_rate", "upgrade", None, "max", 0.05,
+               GateResult("error_rate[upgrade,cause=statements] <= 0.05", "error_rate", "upgrade", None, "max", 0.05,
                           0.1535, False),
                GateResult("error_rate[post_rollback] <= 0.001", "error_rate", None, None, "max", 0.001, 0.0087,
                           False)],
@@ -265,7 +265,7 @@ def test_precision_of_a_command_run() -> None:
     rows = statement_rows(markdown)
     assert [row[4] for row in rows].count("22001: value too long for type character varying(100)") == 1
     assert "| error_rate[post_rollback] <= 0.001 | 0.001 | 0.0087 |" in markdown
-    assert "| error_rate[upgrade,cause=migration] <= 0.05 | 0.05 | 0.153 |" in markdown
+    assert "| error_rate[upgrade,cause=statements] <= 0.05 | 0.05 | 0.153 |" in markdown
     assert "no response ×1, 401 ×1" in markdown
     assert [row[2] for row in rows][:3] == ["`alembic upgrade r4`",
                                            "`ALTER TABLE accounts ADD COLUMN password_algo text NOT NULL DEFAULT "

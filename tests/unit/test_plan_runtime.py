@@ -79,9 +79,9 @@ def test_every_placeholder_has_a_value_with_a_database_and_a_release() -> None:
                          'tables = ["customers", "products", "orders"]\nkeys = { order = ["order_no"] }'),
      "rollback.keys.order", "did you mean 'orders'?"),
     (lambda t: t.replace('metric = "downtime_s"', 'metric = "downtime_s"\ncause = "swap"'), "gates[5].cause",
-     "only error_rate and errors"),
+     "downtime_s cannot be limited to a cause"),
     (lambda t: t.replace('metric = "downtime_s"', 'metric = "errors"\ncause = "network"'), "gates[5].cause",
-     "must be one of swap, migration, service"),
+     "must be one of statements, swap, service"),
 ])
 def test_bad_runtime_keys_name_file_key_and_problem(shop: Path, edit, key: str, problem: str) -> None:
     plan_file = shop / "rehearsal.toml"

@@ -1,7 +1,9 @@
 """Dangerous-pattern rules. Each module of this package checks one pattern and exposes `RULE`.
 
-A rule reads the analysed statements of one file (harness.lint.predict.Statement) and yields a `Hit` per
-offending statement: what goes wrong under load, and the safer way. Relations created earlier in the same
+A rule reads the analysed statements of one file (harness.lint.predict.Statement) and the LintContext (table
+facts, the runner's lock_timeout) and yields a `Hit` per offending statement: what goes wrong under load, the
+safer way, and the work it does while it holds its lock (lint.duration). With table facts, the runner turns
+that work into a duration class: long is a danger, shorter a warning. Relations created earlier in the same
 file are new and carry no traffic yet, so rules about blocking ignore them.
 """
 
@@ -13,7 +15,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pglast import ast
+from pglast.enums import AlterTableType, ConstrType
 
+from harness.lint.context import LintContext
+from harness.lint.duration import Work
 from harness.lint.predict import ACCESS_EXCLUSIVE, Statement, lock_rank, relname
 
 Severity = Literal["danger", "warning"]
@@ -21,11 +26,14 @@ Severity = Literal["danger", "warning"]
 
 @dataclass(frozen=True)
 class Hit:
-    """One statement a rule objects to."""
+    """One statement a rule objects to; `works`: what it does while it holds its lock (none: no estimate,
+    the rule's severity stands); `severity`: the rule's own, unless given."""
 
     statement: Statement
     message: str
     safer: str
+    works: tuple[Work, ...] = ()
+    severity: Severity | None = None
 
 
 @dataclass(frozen=True)
@@ -34,7 +42,7 @@ class Rule:
 
     name: str
     severity: Severity
-    check: Callable[[Sequence[Statement]], Iterable[Hit]]
+    check: Callable[[Sequence[Statement], LintContext], Iterable[Hit]]
 
 
 def is_existing(statement: Statement, relation: str | None) -> bool:
@@ -76,3 +84,38 @@ def blocking_locks(statement: Statement) -> dict[str, str]:
 def strongest_blocking_lock(statement: Statement) -> tuple[str, str] | None:
     """(relation, mode) of the strongest of the statement's blocking locks, if any."""
     return max(blocking_locks(statement).items(), key=lambda item: lock_rank(item[1]), default=None)
+
+
+_DML = (ast.UpdateStmt, ast.DeleteStmt, ast.MergeStmt)
+_UNKNOWN_WORK = (ast.DoStmt, ast.CallStmt)  # they may do anything: no estimate
+
+
+def statement_works(statement: Statement) -> tuple[Work, ...]:
+    """What a statement does to the tables it locks, as far as the SQL tells: rewrites, index builds, rows
+    written, validation scans, else a catalog change of its most strongly locked relation. A DO block or a
+    CALL may do anything: `unknown` (the relation "?" that no facts know)."""
+    node = statement.node
+    if isinstance(node, _UNKNOWN_WORK):
+        return (Work("catalog", "?"),)
+    if statement.rewrite_causes:
+        return tuple(Work("rewrite", r.relation) for r in statement.rewrite_causes)
+    if isinstance(node, ast.IndexStmt) and not node.concurrent:
+        return (Work("index", relname(node.relation)),)
+    if isinstance(node, _DML) or (isinstance(node, ast.InsertStmt) and isinstance(node.selectStmt, ast.SelectStmt)
+                                  and node.selectStmt.valuesLists is None):
+        return (Work("rows", relname(node.relation)),)
+    scans = [Work("scan", table) for table, command in alter_commands(statement) if _validates(command)]
+    if scans:
+        return tuple(scans)
+    strongest = strongest_blocking_lock(statement)
+    return (Work("catalog", strongest[0]),) if strongest else ()
+
+
+def _validates(command: ast.AlterTableCmd) -> bool:
+    """SET NOT NULL, or a CHECK or FOREIGN KEY added without NOT VALID: a scan of the table."""
+    if command.subtype == AlterTableType.AT_SetNotNull:
+        return True
+    definition = command.def_
+    return command.subtype == AlterTableType.AT_AddConstraint and isinstance(definition, ast.Constraint) \
+        and definition.contype in (ConstrType.CONSTR_CHECK, ConstrType.CONSTR_FOREIGN) \
+        and not definition.skip_validation

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
+from harness.lint.context import LintContext
+from harness.lint.duration import Work
 from harness.lint.predict import Statement
 from harness.lint.rules import Hit, Rule, is_existing
 
@@ -20,7 +22,7 @@ SAFER = {
 }
 
 
-def check(statements: Sequence[Statement]) -> Iterator[Hit]:
+def check(statements: Sequence[Statement], context: LintContext) -> Iterator[Hit]:
     """Flag column additions that copy the whole table under ACCESS EXCLUSIVE."""
     for statement in statements:
         for rewrite in statement.rewrite_causes:
@@ -28,7 +30,7 @@ def check(statements: Sequence[Statement]) -> Iterator[Hit]:
                 yield Hit(statement,
                           f"{rewrite.detail} rewrites every row of {rewrite.relation} and rebuilds its indexes "
                           f"under ACCESS EXCLUSIVE: all reads and writes of {rewrite.relation} wait for the copy",
-                          SAFER[rewrite.cause])
+                          SAFER[rewrite.cause], works=(Work("rewrite", rewrite.relation),))
 
 
 RULE = Rule("add-column-rewrite", "danger", check)

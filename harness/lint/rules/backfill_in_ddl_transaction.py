@@ -6,13 +6,15 @@ from collections.abc import Iterator, Sequence
 
 from pglast import ast
 
-from harness.lint.predict import SHARE, Statement, lock_rank
+from harness.lint.context import LintContext
+from harness.lint.duration import Work
+from harness.lint.predict import SHARE, Statement, lock_rank, relname
 from harness.lint.rules import Hit, Rule, mode_words, strongest_blocking_lock, transactions
 
 DML = (ast.UpdateStmt, ast.DeleteStmt, ast.InsertStmt, ast.MergeStmt, ast.SelectStmt, ast.CopyStmt)
 
 
-def check(statements: Sequence[Statement]) -> Iterator[Hit]:
+def check(statements: Sequence[Statement], context: LintContext) -> Iterator[Hit]:
     """Flag backfills that keep the transaction's DDL locks held for as long as they run."""
     for block in transactions(statements):
         ddl = []
@@ -31,7 +33,15 @@ def check(statements: Sequence[Statement]) -> Iterator[Hit]:
                       f"(line {other.line}): the {mode_words(mode)} lock on {relation} stays held for "
                       "the whole backfill, and the backfill's row locks until COMMIT",
                       "run the DDL in its own short transaction; backfill afterwards in batches (e.g. by "
-                      "primary-key range), committing each batch")
+                      "primary-key range), committing each batch",
+                      works=tuple(Work("rows", table) for table in _written(statement)))
+
+
+def _written(statement: Statement) -> list[str]:
+    """The table a backfill writes."""
+    node = statement.node
+    relation = getattr(node, "relation", None)
+    return [relname(relation)] if isinstance(relation, ast.RangeVar) else []
 
 
 def _is_backfill(node: ast.Node) -> bool:

@@ -7,11 +7,12 @@ from collections.abc import Iterator, Sequence
 from pglast import ast
 from pglast.enums import ObjectType
 
+from harness.lint.context import LintContext
 from harness.lint.predict import Statement
 from harness.lint.rules import Hit, Rule
 
 
-def check(statements: Sequence[Statement]) -> Iterator[Hit]:
+def check(statements: Sequence[Statement], context: LintContext) -> Iterator[Hit]:
     """Flag CONCURRENTLY index work, DETACH CONCURRENTLY and VACUUM inside BEGIN .. COMMIT: they fail."""
     for statement in statements:
         if statement.transaction is not None and _needs_autocommit(statement):

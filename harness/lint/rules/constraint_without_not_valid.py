@@ -7,6 +7,8 @@ from collections.abc import Iterator, Sequence
 from pglast import ast
 from pglast.enums import AlterTableType, ConstrType
 
+from harness.lint.context import LintContext
+from harness.lint.duration import Work
 from harness.lint.predict import Statement, relname
 from harness.lint.rules import Hit, Rule, alter_commands, is_existing
 
@@ -14,7 +16,7 @@ SAFER = ("ADD CONSTRAINT ... NOT VALID (a short lock, no scan), then in a separa
          "VALIDATE CONSTRAINT name (SHARE UPDATE EXCLUSIVE: reads and writes go on during the scan)")
 
 
-def check(statements: Sequence[Statement]) -> Iterator[Hit]:
+def check(statements: Sequence[Statement], context: LintContext) -> Iterator[Hit]:
     """Flag constraints whose validation scans the table while blocking it."""
     for statement in statements:
         for table, command in alter_commands(statement):
@@ -28,11 +30,11 @@ def check(statements: Sequence[Statement]) -> Iterator[Hit]:
                     yield Hit(statement,
                               f"ADD FOREIGN KEY checks every row of {table} against {target} while holding SHARE "
                               f"ROW EXCLUSIVE on both: all writes to {table} and {target} wait for the scan",
-                              SAFER)
+                              SAFER, works=(Work("scan", table),))
                 elif constraint.contype == ConstrType.CONSTR_CHECK:
                     yield Hit(statement,
                               f"ADD CHECK scans every row of {table} under ACCESS EXCLUSIVE: all reads and writes "
-                              f"of {table} wait for the scan", SAFER)
+                              f"of {table} wait for the scan", SAFER, works=(Work("scan", table),))
 
 
 def _added_constraints(command: ast.AlterTableCmd) -> list[ast.Constraint]:

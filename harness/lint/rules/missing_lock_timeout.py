@@ -1,76 +1,28 @@
-"""missing-lock-timeout: a blocking lock requested with no lock_timeout set earlier in the file."""
+"""missing-lock-timeout: a blocking lock requested with no lock_timeout set earlier in the file (or by the
+runner), on tables the load is not known to touch (on those, lock-queue-trap is the danger)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from pglast import ast
-from pglast.enums import VariableSetKind
-
-from harness.lint.predict import SHARE, Statement, lock_rank, walk
+from harness.lint.context import LintContext
+from harness.lint.lock_timeout import uncovered
+from harness.lint.predict import Statement
 from harness.lint.rules import Hit, Rule, mode_words, strongest_blocking_lock
 
 
-def check(statements: Sequence[Statement]) -> Iterator[Hit]:
+def check(statements: Sequence[Statement], context: LintContext) -> Iterator[Hit]:
     """Flag the first statement needing a SHARE-or-stronger lock while no lock_timeout is in effect."""
-    session = local = False
-    uncovered: list[tuple[Statement, tuple[str, str]]] = []
-    for statement in statements:
-        setting = _lock_timeout_setting(statement.node)
-        if setting is not None:
-            is_local, enabled = setting
-            if not is_local:
-                session, local = enabled, False
-            elif statement.transaction is not None:
-                local = enabled
-        strongest = strongest_blocking_lock(statement)
-        if strongest and lock_rank(strongest[1]) >= lock_rank(SHARE) and not (session or local):
-            uncovered.append((statement, strongest))
-        if isinstance(statement.node, ast.TransactionStmt) and statement.transaction is not None \
-                and statement.prediction.kind in ("COMMIT", "ROLLBACK", "PREPARE TRANSACTION"):
-            local = False
-    if uncovered:
-        statement, (relation, mode) = uncovered[0]
-        more = f" ({len(uncovered) - 1} more statement(s) of this file likewise)" if len(uncovered) > 1 else ""
+    found = [(statement, lock) for statement, lock in uncovered(statements, context, strongest_blocking_lock)
+             if not context.touched(lock[0])]
+    if found:
+        statement, (relation, mode) = found[0]
+        more = f" ({len(found) - 1} more statement(s) of this file likewise)" if len(found) > 1 else ""
         yield Hit(statement,
                   f"{statement.prediction.kind} waits for {mode_words(mode)} on {relation} with no lock_timeout: "
                   f"stuck behind one long query, it makes every later query on {relation} queue behind it{more}",
                   "SET lock_timeout = '2s' (or SET LOCAL inside the transaction) at the top of the file, and "
                   "retry the migration when it times out")
-
-
-def _lock_timeout_setting(node: ast.Node) -> tuple[bool, bool] | None:
-    """(is_local, enabled) when the statement sets lock_timeout, else None; '0' and DEFAULT disable it."""
-    if isinstance(node, ast.VariableSetStmt):
-        if node.kind == VariableSetKind.VAR_RESET_ALL:
-            return False, False
-        if str(node.name or "").lower() != "lock_timeout":
-            return None
-        if node.kind != VariableSetKind.VAR_SET_VALUE:
-            return bool(node.is_local), False
-        return bool(node.is_local), _enabled(node.args[0] if node.args else None)
-    if isinstance(node, ast.SelectStmt):
-        for call in walk(node):
-            if isinstance(call, ast.FuncCall) and call.funcname \
-                    and str(call.funcname[-1].sval).lower() == "set_config" \
-                    and len(args := call.args or ()) == 3 and _constant(args[0]) == "lock_timeout":
-                return str(_constant(args[2])).lower() in ("true", "t", "on"), _enabled(args[1])
-    return None
-
-
-def _constant(node: object) -> object:
-    if isinstance(node, ast.A_Const) and node.val is not None:
-        value = node.val
-        for attribute in ("sval", "ival", "boolval", "fval"):
-            if hasattr(value, attribute):
-                return getattr(value, attribute)
-    return None
-
-
-def _enabled(node: object) -> bool:
-    """Whether a lock_timeout value is a real timeout (not 0, which means wait forever)."""
-    value = str(_constant(node)).strip().lower()
-    return value not in ("0", "0ms", "0s", "none", "")
 
 
 RULE = Rule("missing-lock-timeout", "warning", check)

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from pglast import ast
 from pglast.enums import ObjectType
 
+from harness.lint.context import LintContext
 from harness.lint.predict import Statement, relname
 from harness.lint.rules import Hit, Rule, is_existing
 
@@ -14,7 +15,7 @@ RELATIONS = (ObjectType.OBJECT_TABLE, ObjectType.OBJECT_VIEW, ObjectType.OBJECT_
              ObjectType.OBJECT_FOREIGN_TABLE)
 
 
-def check(statements: Sequence[Statement]) -> Iterator[Hit]:
+def check(statements: Sequence[Statement], context: LintContext) -> Iterator[Hit]:
     """Flag renames of tables, views and columns that existed before this file."""
     for statement in statements:
         node = statement.node

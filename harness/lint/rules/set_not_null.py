@@ -7,11 +7,13 @@ from collections.abc import Iterator, Sequence
 from pglast import ast
 from pglast.enums import AlterTableType, BoolExprType, ConstrType, NullTestType
 
+from harness.lint.context import LintContext
+from harness.lint.duration import Work
 from harness.lint.predict import Statement
 from harness.lint.rules import Hit, Rule, alter_commands, is_existing
 
 
-def check(statements: Sequence[Statement]) -> Iterator[Hit]:
+def check(statements: Sequence[Statement], context: LintContext) -> Iterator[Hit]:
     """Flag NOT NULL additions that must scan the table under ACCESS EXCLUSIVE."""
     checks: dict[str, tuple[str, set[str], bool]] = {}  # constraint -> (table, not-null columns, validated)
     for statement in statements:
@@ -37,7 +39,8 @@ def check(statements: Sequence[Statement]) -> Iterator[Hit]:
                           f"there is no NULL: all reads and writes of {table} wait for the scan",
                           f"ALTER TABLE {table} ADD CONSTRAINT {table}_{column}_not_null CHECK ({column} IS NOT NULL) "
                           f"NOT VALID; then VALIDATE CONSTRAINT {table}_{column}_not_null (no blocking); then SET "
-                          "NOT NULL skips the scan (PostgreSQL 12+) and the CHECK can be dropped")
+                          "NOT NULL skips the scan (PostgreSQL 12+) and the CHECK can be dropped",
+                          works=(Work("scan", table),))
 
 
 def _not_null_columns(expression: object) -> set[str]:

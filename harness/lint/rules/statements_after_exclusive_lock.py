@@ -6,14 +6,15 @@ from collections.abc import Iterator, Sequence
 
 from pglast import ast
 
+from harness.lint.context import LintContext
 from harness.lint.predict import ACCESS_EXCLUSIVE, Statement
-from harness.lint.rules import Hit, Rule, blocking_locks, transactions
+from harness.lint.rules import Hit, Rule, blocking_locks, statement_works, transactions
 
 # Statements that do no work of their own while the lock is held.
 PASSIVE = (ast.TransactionStmt, ast.VariableSetStmt, ast.VariableShowStmt)
 
 
-def check(statements: Sequence[Statement]) -> Iterator[Hit]:
+def check(statements: Sequence[Statement], context: LintContext) -> Iterator[Hit]:
     """Flag the first ACCESS EXCLUSIVE statement of a transaction that goes on doing work before COMMIT."""
     for block in transactions(statements):
         for position, statement in enumerate(block):
@@ -28,7 +29,8 @@ def check(statements: Sequence[Statement]) -> Iterator[Hit]:
                           f"runs {len(after)} more statement(s) before COMMIT: every read and write of {names} "
                           "queues until then",
                           "commit right after the ACCESS EXCLUSIVE step: move the other statements into their own "
-                          "transactions, or make the exclusive step the last one before COMMIT")
+                          "transactions, or make the exclusive step the last one before COMMIT",
+                          works=tuple(work for later in (statement, *after) for work in statement_works(later)))
             break
 
 

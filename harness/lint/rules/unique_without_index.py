@@ -7,13 +7,15 @@ from collections.abc import Iterator, Sequence
 from pglast import ast
 from pglast.enums import AlterTableType, ConstrType
 
+from harness.lint.context import LintContext
+from harness.lint.duration import Work
 from harness.lint.predict import Statement
 from harness.lint.rules import Hit, Rule, alter_commands, is_existing
 
 KINDS = {ConstrType.CONSTR_UNIQUE: "UNIQUE", ConstrType.CONSTR_PRIMARY: "PRIMARY KEY"}
 
 
-def check(statements: Sequence[Statement]) -> Iterator[Hit]:
+def check(statements: Sequence[Statement], context: LintContext) -> Iterator[Hit]:
     """Flag unique constraints whose index is built while the table is locked."""
     for statement in statements:
         for table, command in alter_commands(statement):
@@ -31,7 +33,8 @@ def check(statements: Sequence[Statement]) -> Iterator[Hit]:
                               f"reads and writes of {table} wait for the whole build",
                               f"CREATE UNIQUE INDEX CONCURRENTLY name ON {table} (...); then ALTER TABLE {table} "
                               f"ADD CONSTRAINT name {kind} USING INDEX name (a brief lock)"
-                              + (" once the columns are NOT NULL" if kind == "PRIMARY KEY" else ""))
+                              + (" once the columns are NOT NULL" if kind == "PRIMARY KEY" else ""),
+                              works=(Work("index", table),))
 
 
 RULE = Rule("unique-without-index", "danger", check)

@@ -1,0 +1,96 @@
+"""What each failed request is blamed on: the service swap, the migration's statements, or the service itself.
+result.causes blames the requests that did not fail by time window alone; a failed one takes this finer cause.
+
+In this order:
+  swap       it was in flight during a swap window (restart: stop to healthy; blue_green: start of the new
+             version to the old one's stop) and no SQLSTATE says the database refused it: a restart's closed
+             port, reset connection or 5xx; for blue_green only what the switch itself can cause (no response
+             at all, or the proxy's 503): a version that answers badly during the window fails on its own;
+  statements it was in flight while a migration step ran (`cause_step` names the step; inside a command,
+             the traced statement running then), or it failed between a migration (migrate or revert) and
+             the swap that follows it, while the version serving does not match the schema;
+  service    anything else: the service failed on its own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+SWAP_GRACE_S = 0.25  # a request refused just after the window still met the swap (its retry, its socket)
+
+
+def swap_windows(swaps: list[dict[str, Any]]) -> list[tuple[float, float, str]]:
+    """[start, end, strategy] of each swap as streamed in run.jsonl."""
+    windows = []
+    for swap in swaps:
+        start = swap.get("started_at") or swap["stopped_at"]
+        end = swap.get("ended_at") or swap["healthy_at"]
+        windows.append((float(start), float(end) + SWAP_GRACE_S, str(swap.get("strategy") or "restart")))
+    return windows
+
+
+def mismatch_windows(actions: list[dict[str, Any]], run_end: float) -> list[tuple[float, float]]:
+    """From the start of each migrate / revert that changed the schema to the end of the swap that follows it
+    (or the end of the run): while the version serving was not written for the schema."""
+    windows = []
+    open_at: float | None = None
+    for action in sorted(actions, key=lambda a: a.get("started") or 0.0):
+        name, status = action.get("name"), action.get("status")
+        if name in ("migrate", "revert") and status != "skipped":
+            open_at = open_at if open_at is not None else float(action["started"])
+        elif name in ("swap", "swap_back") and open_at is not None and status == "ok":
+            windows.append((open_at, float(action.get("ended") or action["started"])))
+            open_at = None
+    if open_at is not None:
+        windows.append((open_at, run_end))
+    return windows
+
+
+def attribute(requests: pd.DataFrame, steps: pd.DataFrame, swaps: list[tuple[float, float, str]],
+              mismatches: list[tuple[float, float]]) -> pd.DataFrame:
+    """`requests` with `cause` (swap, statements, service; None for requests that did not fail) and
+    `cause_step` (the seq of the migration step blamed, or NA)."""
+    frame = requests.copy()
+    start = frame["start"].to_numpy(dtype="float64")
+    end = start + frame["latency_ms"].fillna(0).to_numpy(dtype="float64") / 1000
+    failed = frame["error"].notna().to_numpy()
+    known_sqlstate = frame["sqlstate"].notna().to_numpy()
+    cause = np.full(len(frame), None, dtype=object)
+    cause[failed] = "service"
+    step_of = np.full(len(frame), -1, dtype="int64")
+
+    def overlapping(window_start: float, window_end: float) -> np.ndarray:
+        return (start <= window_end) & (end >= window_start)
+
+    timed = steps[steps["started"].notna()] if not steps.empty else steps
+    outer = timed[timed["origin"] != "traced"].sort_values("started") if not timed.empty else timed
+    for window_start, window_end in mismatches:
+        hit = failed & overlapping(window_start, window_end)
+        cause[hit] = "statements"
+        done = outer[(outer["started"] >= window_start) & (outer["started"] <= window_end)]
+        if not done.empty:  # the last step that had changed the schema when the request started
+            ended = done["ended"].fillna(done["started"]).to_numpy(dtype="float64")
+            last = np.searchsorted(ended, start, side="right") - 1
+            seqs = done["seq"].to_numpy()
+            step_of[hit & (last >= 0)] = seqs[np.clip(last, 0, None)][hit & (last >= 0)]
+    # outer steps (SQL statements, commands) first, then the statements traced inside commands: the inner wins
+    for level in (timed[timed["origin"] != "traced"], timed[timed["origin"] == "traced"]):
+        for step in level.itertuples():
+            step_end = step.ended if pd.notna(step.ended) else step.started
+            hit = failed & overlapping(float(step.started), float(step_end))
+            cause[hit] = "statements"
+            step_of[hit] = int(step.seq)
+    status = frame["status"].to_numpy()
+    switch_failures = (status == 0) | (status == 503)  # what a blue_green switch itself could cause
+    for window_start, window_end, strategy in swaps:
+        hit = failed & ~known_sqlstate & overlapping(window_start, window_end)
+        if strategy == "blue_green":
+            hit &= switch_failures
+        cause[hit] = "swap"
+        step_of[hit] = -1
+    frame["cause"] = pd.Series(cause, index=frame.index, dtype="object")
+    frame["cause_step"] = pd.Series(np.where(step_of >= 0, step_of, pd.NA), index=frame.index).astype("Int64")
+    return frame

@@ -1,0 +1,2 @@
+DROP TABLE small;
+DROP TABLE big;
