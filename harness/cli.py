@@ -76,7 +76,21 @@ def build_parser() -> argparse.ArgumentParser:
                            "rehearsal of the plan under ./reports) when they cannot print it offline")
     package_cli.add_commands(commands)
     commands.add_parser("cleanup", help="remove what dead runs left behind (processes, temp dirs, containers)")
+    _profile_arguments(commands.add_parser("profile", help="build a production profile (endpoint mix, rates, "
+                                           "concurrency, think times) from access logs, for load.profile"))
     return parser
+
+
+def _profile_arguments(command: argparse.ArgumentParser) -> None:
+    from harness.profile.build import SESSION_GAP_S
+    from harness.profile.parse import FORMATS
+
+    command.add_argument("logs", nargs="+", type=Path, metavar="ACCESS_LOG",
+                         help="nginx/Apache combined logs or JSON lines (.gz too)")
+    command.add_argument("-o", "--out", type=Path, default=Path("profile.toml"), help="default: ./profile.toml")
+    command.add_argument("--format", choices=FORMATS, default="auto", help="default: auto (by the first lines)")
+    command.add_argument("--session-gap", type=float, default=SESSION_GAP_S, metavar="S",
+                         help=f"a client silent longer than this starts a new session (default: {SESSION_GAP_S:g})")
 
 
 def _plan_arguments(command: argparse.ArgumentParser) -> None:
@@ -297,6 +311,29 @@ def _cleanup(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _profile(args: argparse.Namespace) -> int:
+    from harness.profile.build import build_profile
+    from harness.profile.parse import read_log
+    from harness.profile.store import write_profile
+
+    if args.session_gap <= 0:
+        raise InputError("--session-gap", "", f"must be > 0, got {args.session_gap:g}")
+    logs = [read_log(path, args.format) for path in args.logs]
+    profile = build_profile(logs, args.session_gap)
+    write_profile(profile, args.out)
+    for log in logs:
+        skipped = f", {log.unparsed} unparsable line(s) skipped" if log.unparsed else ""
+        print(f"{log.path}: {log.format}, {len(log.entries)} requests{skipped}")
+    peak = profile.concurrency
+    print(f"{args.out}: {profile.requests} requests over {profile.span_s:g} s, {len(profile.endpoints)} endpoints; "
+          f"peak {peak.peak_requests_per_s} req/s, ~{peak.peak_users:g} users (from {peak.method})")
+    for item in profile.endpoints[:10]:
+        print(f"  {item.share:6.1%}  {item.rate_per_s:8.2f}/s  {item.endpoint}")
+    if len(profile.endpoints) > 10:
+        print(f"  ... {len(profile.endpoints) - 10} more in {args.out}")
+    return 0
+
+
 def _lint(args: argparse.Namespace) -> int:
     from harness.lint import format_findings, has_danger, lint_path  # noqa: I001 - pglast loads only for lint
     from harness.lint.context import LintContext
@@ -382,7 +419,8 @@ def _sql_dirs_with_lock_timeout(plan: Plan | None) -> set[Path]:
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"run": _run, "check": _check, "report": _report,
-                                                             "lint": _lint, "cleanup": _cleanup, **package_cli.COMMANDS}
+                                                             "lint": _lint, "cleanup": _cleanup, **package_cli.COMMANDS,
+                                                             "profile": _profile}
 
 if __name__ == "__main__":
     sys.exit(main())

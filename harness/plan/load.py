@@ -50,6 +50,9 @@ from harness.plan.placeholders import template_problem
 from harness.plan.reader import MISSING, Table, did_you_mean
 from harness.plan.sql_files import check_sql_files
 from harness.plan.targets import check_targets
+from harness.profile.contract import PROFILE_ENV, PROFILE_USER_PATH, PROFILE_VALUES_ENV, encode_values
+from harness.profile.store import read_profile
+from harness.profile.values import parse_values
 
 PLAN_FILE = "rehearsal.toml"
 SECTIONS = ("scenario", "environment", "versions", "service", "releases", "seed", "load", "phases", "timeline",
@@ -191,7 +194,11 @@ def _build(path: Path, raw: dict[str, Any], overrides: dict[str, Any], targets_c
     _check_templates(seed, "command", [seed_command] if seed_command else [], "seed")
 
     load = root.table("load")
-    locustfile = _existing(load, "locustfile", load.string("locustfile"), base, is_dir=False)
+    load_profile, load_profile_values = _load_profile(load, base)
+    if load.has("locustfile") or load_profile is None:
+        locustfile = _existing(load, "locustfile", load.string("locustfile"), base, is_dir=False)
+    else:
+        locustfile = PROFILE_USER_PATH  # the profile-driven user is the locustfile
     _check_locustfile(load, locustfile)
     users = load.integer("users", 20, maximum=100_000)
     spawn_rate = load.number("spawn_rate", 10.0)
@@ -199,6 +206,8 @@ def _build(path: Path, raw: dict[str, Any], overrides: dict[str, Any], targets_c
     load.done()
     for entry, value in load_env.items():
         _check_template(load, f"env.{entry}", value, "load", in_command=False)
+    if load_profile is not None:
+        load_env |= {PROFILE_ENV: str(load_profile), PROFILE_VALUES_ENV: encode_values(load_profile_values)}
 
     timeline = _timeline(root, root.table("phases"))
 
@@ -226,6 +235,7 @@ def _build(path: Path, raw: dict[str, Any], overrides: dict[str, Any], targets_c
         rollback=rollback_spec, overrides=overrides, seed_deadline_s=seed_deadline_s, targets=targets,
         health_interval_ms=health_interval_ms, postgres_version=postgres_version, extensions=extensions, swap=swap,
         server_settings=server_settings, default_gates=not root.has("gates"),
+        load_profile=load_profile, load_profile_values=load_profile_values,
     )
     if plan.default_gates:
         plan = replace(plan, gates=default_gates(timeline))
@@ -243,6 +253,22 @@ def _existing(table: Table, name: str, relative: str, base: Path, is_dir: bool) 
     if not (candidate.is_dir() if is_dir else candidate.is_file()):
         raise table.error(name, f"{'directory' if is_dir else 'file'} {relative!r} does not exist")
     return candidate
+
+
+def _load_profile(load: Table, base: Path) -> tuple[Path | None, dict[str, Any]]:
+    """load.profile (a profile.toml `rehearse profile` wrote) and load.profile_values, both checked now."""
+    values = load.table("profile_values")
+    if not load.has("profile"):
+        if values.raw:
+            raise load.error("profile_values", "needs load.profile (the profile whose templates it fills)")
+        return None, {}
+    path = _existing(load, "profile", load.string("profile"), base, is_dir=False)
+    profile = read_profile(path)
+    known = {e.endpoint for e in profile.endpoints} | {e.template for e in profile.endpoints}
+    for name in parse_values(values).endpoints:
+        if name not in known:
+            raise values.error(name, f"no such endpoint in {path.name}{did_you_mean(name, known)}")
+    return path, dict(values.raw)
 
 
 def _check_locustfile(table: Table, path: Path) -> None:

@@ -264,6 +264,8 @@ class Plan:
     postgres_version: int | None = None  # the server's major version (production's); None: whatever is found
     extensions: list[str] = field(default_factory=list)  # contrib / extensions the server must offer
     swap: str = "restart"  # one of SWAP_STRATEGIES
+    load_profile: Path | None = None  # load.profile: the production profile the load follows (harness/profile)
+    load_profile_values: dict[str, Any] = field(default_factory=dict)  # load.profile_values, as in the plan
 
     @property
     def dir(self) -> Path:

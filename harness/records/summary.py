@@ -354,6 +354,29 @@ class Outage:
 
 
 @dataclass
+class MixEndpoint:
+    """One endpoint template: its share in the production profile and in the rehearsal's load."""
+
+    endpoint: str  # "METHOD /template"
+    requests: int  # the rehearsal's requests to it
+    profile_share: float  # 0..1
+    achieved_share: float  # 0..1
+    difference: float  # achieved_share - profile_share (fractions: 0.01 is one percentage point)
+    relative_difference: float | None  # difference / profile_share; None when the profile has no share
+
+
+@dataclass
+class ProfileMix:
+    """The achieved mix of a load that followed a production profile (load.profile), against the profile."""
+
+    profile: str  # the profile file the load followed
+    requests: int  # every request the load sent (all phases, warmup and teardown too)
+    endpoints: list[MixEndpoint] = field(default_factory=list)
+    max_difference: float = 0.0  # the largest |difference| of any endpoint
+    max_relative_difference: float | None = None  # the largest |relative_difference| of endpoints of >= 5% share
+
+
+@dataclass
 class Failure:
     """One reason the verdict is fail: a failed migration, a phase without traffic, a fault, a stop, a gate."""
 
@@ -418,6 +441,7 @@ class Summary:
     waits: list[WaitFigures] = field(default_factory=list)
     held_up_rule: HeldUpRule = field(default_factory=HeldUpRule)
     default_gates: bool = False  # the plan had no [[gates]]: the default set was judged (docs/gates.md)
+    profile_mix: ProfileMix | None = None  # the load followed load.profile: its mix against the profile's
 
 
 def to_json(summary: Summary) -> dict[str, Any]:

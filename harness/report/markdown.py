@@ -173,12 +173,30 @@ def render_markdown(s: Summary) -> str:
         ["phase", "endpoint", "requests", "errors", "p50 ms", "p95 ms", "p99 ms"],
         [[e.phase, e.name, e.requests, e.errors, _num(e.p50_ms), _num(e.p95_ms), _num(e.p99_ms)]
          for e in s.endpoints])]
+    out += _profile_mix(s)
     if s.observer_errors:
         out += ["", "Observer errors: " + "; ".join(s.observer_errors)]
     if s.artifacts:
         out += ["", "Frames: " + ", ".join(f"`{v}`" for v in s.artifacts.values())]
     out.append("")
     return "\n".join(out)
+
+
+def _profile_mix(s: Summary) -> list[str]:
+    """The load's mix against the production profile it followed (load.profile)."""
+    mix = s.profile_mix
+    if mix is None:
+        return []
+    worst = "" if mix.max_relative_difference is None else (
+        f"; endpoints of 5% share or more: at most {mix.max_relative_difference:.1%} off their share, relative")
+    return ["", "## Traffic mix against the profile", "",
+            f"`{mix.profile}`: {_count(mix.requests, 'request')} sent; the largest difference "
+            f"{mix.max_difference * 100:.2f} percentage points{worst}.", "",
+            _table(["endpoint", "requests", "profile share", "achieved share", "difference (points)", "relative"],
+                   [[e.endpoint, e.requests, f"{e.profile_share:.2%}", f"{e.achieved_share:.2%}",
+                     f"{e.difference * 100:+.2f}",
+                     "-" if e.relative_difference is None else f"{e.relative_difference:+.1%}"]
+                    for e in mix.endpoints])]
 
 
 def _result(statement: StatementFigures) -> str:

@@ -42,6 +42,7 @@ from harness.result import analysis, causes
 from harness.result.frames import Frames, load_frames
 from harness.result.lint_check import check_statements
 from harness.result.lock_order import lock_order_risks
+from harness.result.profile_mix import profile_mix
 from harness.result.rollback import check_windows, rollback_result, version_table
 from harness.rundir import RUN_LOG, RunDir
 
@@ -189,6 +190,7 @@ def build_summary(plan: Plan, run: RunDir) -> tuple[Summary, Frames]:
         outage_s=sum(o.seconds for o in outages),
         outages=outages,
         reached_stage=facts.stage,
+        profile_mix=profile_mix(run, frames.requests),
     )
     return summary, frames
 
