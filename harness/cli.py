@@ -160,6 +160,7 @@ def _run(args: argparse.Namespace) -> int:
     from harness.environments.preflight import preflight
     from harness.timeline.actions import compile_timeline
 
+    baseline = _baseline(args)
     plan = _load(args)
     phases = compile_timeline(plan)
     # Everything a run needs that is known before it starts (binaries, extensions, runtimes, images' labels); an
@@ -168,7 +169,6 @@ def _run(args: argparse.Namespace) -> int:
     for problem in checked.problems:
         if problem.key != "environment.kind":
             raise problem
-    baseline = _baseline(args)
     if args.repeat != 1:
         return _repeat(args, plan, phases)
     print(f"rehearsal: {plan.scenario} {plan.from_version} -> {plan.to_version}", flush=True)
