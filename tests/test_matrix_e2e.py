@@ -42,7 +42,7 @@ def test_the_matrix_finds_2_1_better_in_the_upgrade_and_best(matrix) -> None:
     comparison = json.loads((out / "comparison.json").read_text())
     assert {"versions", "best", "tests"} <= set(comparison)
     v20, v21 = comparison["versions"]
-    assert VERSION_KEYS <= set(v20) and (v20["version"], v21["version"]) == ("2.0", "2.1")
+    assert set(v20) >= VERSION_KEYS and (v20["version"], v21["version"]) == ("2.0", "2.1")
     assert v21["p99_ms_upgrade"] < v20["p99_ms_upgrade"], "2.0 holds ACCESS EXCLUSIVE on orders through its backfill"
     assert v21["max_lock_wait_ms"] < v20["max_lock_wait_ms"]
     assert v20["rollback_safe"] is False and "destroyed" in v20["rollback_why"] and v21["rollback_safe"] is True
