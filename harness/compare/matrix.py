@@ -48,6 +48,7 @@ class PairTest:
     p_value: float | None
     effect: float | None  # rank-biserial (latency, lock waits) or the odds ratio (error rate)
     call: Call  # b against a
+    unit: str = "ms"  # of a_value and b_value: ms, or rate (a fraction of the requests)
 
 
 @dataclass(frozen=True)
@@ -127,4 +128,4 @@ def _latency(a: RunFigures, b: RunFigures, phase: str, test: str, shift: Latency
 def _rate(a: RunFigures, b: RunFigures, phase: str, shift: RateShift) -> PairTest:
     return PairTest(a.to_version, b.to_version, phase, "error rate (Fisher's exact test, odds ratio)", shift.rate_a,
                     shift.rate_b, shift.rate_b / shift.rate_a if shift.rate_a and shift.rate_b is not None else None,
-                    shift.p_value, shift.odds_ratio, shift.call)
+                    shift.p_value, shift.odds_ratio, shift.call, unit="rate")

@@ -77,12 +77,15 @@ def _latency(r: Row, stat: str) -> list[str]:
 
 # ---- the matrix
 
-def matrix_tables(matrix: MatrixComparison) -> list[Table]:
+def matrix_tables(matrix: MatrixComparison, terminal: bool = False) -> list[Table]:
+    """The versions and the tests; on a terminal the statements and reasons cut short."""
+    statement, why = (70, 160) if terminal else (10_000, 10_000)
     versions = [[v.version, _num(v.p99_ms_upgrade), f"{v.errors_upgrade} of {v.requests_upgrade}",
-                 f"{v.max_lock_wait_ms:.0f}", _short(v.lock_statement or "-", 70), f"{v.downtime_s:.2f}",
-                 "safe" if v.rollback_safe else "NOT SAFE", _short(v.rollback_why or "-", 160)]
+                 f"{v.max_lock_wait_ms:.0f}", _short(v.lock_statement or "-", statement), f"{v.downtime_s:.2f}",
+                 "safe" if v.rollback_safe else "NOT SAFE", _short(v.rollback_why or "-", why)]
                 for v in matrix.versions]
-    tests = [[f"{t.b} vs {t.a}", t.phase, t.test, f"{_num(t.a_value)} -> {_num(t.b_value)}", _num(t.ratio, 2),
+    tests = [[f"{t.b} vs {t.a}", t.phase, t.test, f"{_value(t.a_value, t.unit)} -> {_value(t.b_value, t.unit)}",
+              _num(t.ratio, 2),
               _p(t.p_value), _num(t.effect, 2), t.call] for t in matrix.tests]
     return [(f"{matrix.scenario}: rollback behaviour across package versions (upgrading from {matrix.from_version})",
              ["version", "upgrade p99 (ms)", "upgrade errors", "longest lock wait (ms)", "its statement",
@@ -126,7 +129,7 @@ def matrix_html(matrix: MatrixComparison) -> str:
 
 
 def print_matrix(matrix: MatrixComparison, out: IO[str]) -> None:
-    print_tables(matrix_tables(matrix), out)
+    print_tables(matrix_tables(matrix, terminal=True), out)
     out.write(best_line(matrix) + "\n")
 
 
@@ -199,7 +202,11 @@ def _num(value: float | None, digits: int = 1) -> str:
 
 
 def _p(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2g}"
+    return "-" if value is None else "<1e-300" if value == 0 else f"{value:.2g}"
+
+
+def _value(value: float | None, unit: str) -> str:
+    return _pct(value) if unit == "rate" else _num(value)
 
 
 def _effect(value: float | None) -> str:
