@@ -54,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, help="parent directory of the run directory (default: ./reports)")
     run.add_argument("--repeat", type=int, default=1, metavar="N",
                      help="rehearse N times, each on a fresh copy, and report how often each outcome occurred")
+    run.add_argument("--baseline", type=Path, metavar="RUN_DIR",
+                     help="compare the run against this earlier run directory (rehearse compare) and exit 1 when it "
+                          "is worse beyond the thresholds")
+    _threshold_arguments(run)
     check = commands.add_parser("check", help="validate a plan and print what a run would do, starting nothing")
     _plan_arguments(check)
     report = commands.add_parser("report", help="rebuild every output of a run directory from its streams")
@@ -74,6 +78,18 @@ def build_parser() -> argparse.ArgumentParser:
     lint.add_argument("--run", dest="run_dir", type=Path, metavar="RUN_DIR",
                       help="scenario: read the SQL migration commands ran from this rehearsal (default: the newest "
                            "rehearsal of the plan under ./reports) when they cannot print it offline")
+    compare = commands.add_parser("compare", help="compare run directories: each later one against the first "
+                                                  "(exit 1 when one is worse beyond the thresholds)")
+    compare.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR", help="run directories (reports/<run id>)")
+    compare.add_argument("--json", type=Path, metavar="FILE", help="also write the comparison as JSON")
+    compare.add_argument("--md", type=Path, metavar="FILE", help="also write the comparison as Markdown")
+    _threshold_arguments(compare)
+    matrix = commands.add_parser("matrix", help="rehearse one plan once per target version (--to, repeatable) from "
+                                                "the same baseline, and compare the versions")
+    _plan_arguments(matrix, many_targets=True)
+    matrix.add_argument("--out", type=Path, help="directory of the runs and the comparison (default: "
+                                                 "./reports/matrix-<timestamp>)")
+    _threshold_arguments(matrix)
     package_cli.add_commands(commands)
     commands.add_parser("cleanup", help="remove what dead runs left behind (processes, temp dirs, containers)")
     _profile_arguments(commands.add_parser("profile", help="build a production profile (endpoint mix, rates, "
@@ -93,13 +109,18 @@ def _profile_arguments(command: argparse.ArgumentParser) -> None:
                          help=f"a client silent longer than this starts a new session (default: {SESSION_GAP_S:g})")
 
 
-def _plan_arguments(command: argparse.ArgumentParser) -> None:
+def _plan_arguments(command: argparse.ArgumentParser, many_targets: bool = False) -> None:
     command.add_argument("plan", help="scenario directory or its rehearsal.toml")
     command.add_argument("--env", choices=ENVIRONMENT_KINDS, help="where to run (default: the plan's, else auto)")
     command.add_argument("--from", dest="from_version",
                          help="version (or package: FILE.zip, DIR) to upgrade from (default: the plan's)")
-    command.add_argument("--to", dest="to_version",
-                         help="version (or package: FILE.zip, DIR) to upgrade to (default: the plan's)")
+    if many_targets:
+        command.add_argument("--to", dest="to_versions", action="append", required=True, metavar="VERSION",
+                             help="a version (or package: FILE.zip, DIR) to upgrade to: one rehearsal each "
+                                  "(repeatable, at least two)")
+    else:
+        command.add_argument("--to", dest="to_version",
+                             help="version (or package: FILE.zip, DIR) to upgrade to (default: the plan's)")
     command.add_argument("--network", choices=NETWORK_MODES, help="docker: container networking mode")
     command.add_argument("--postgres-image", metavar="TAG",
                          help="docker: PostgreSQL image (default: the plan's environment.postgres_image)")
@@ -153,6 +174,7 @@ def _run(args: argparse.Namespace) -> int:
     from harness.environments.preflight import preflight
     from harness.timeline.actions import compile_timeline
 
+    baseline = _baseline(args)
     plan = _load(args)
     phases = compile_timeline(plan)
     # Everything a run needs that is known before it starts (binaries, extensions, runtimes, images' labels); an
@@ -164,7 +186,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.repeat != 1:
         return _repeat(args, plan, phases)
     print(f"rehearsal: {plan.scenario} {plan.from_version} -> {plan.to_version}", flush=True)
-    return _rehearse_once(plan, phases, args.out)[0]
+    code, run_dir = _rehearse_once(plan, phases, args.out)
+    return code if baseline is None else _against_baseline(baseline, run_dir, code, _thresholds(args))
 
 
 def _rehearse_once(plan: Plan, phases: Any, out: Path | None) -> tuple[int, Path]:
@@ -418,8 +441,147 @@ def _sql_dirs_with_lock_timeout(plan: Plan | None) -> set[Path]:
             if isinstance(r.migrations, SqlMigrations) and r.migrations.options.lock_timeout_ms}
 
 
+def _threshold_arguments(command: argparse.ArgumentParser) -> None:
+    """The thresholds of a comparison (harness.compare.judge.Thresholds; docs/compare.md)."""
+    from harness.compare.judge import Thresholds
+
+    t = Thresholds()
+    group = command.add_argument_group("comparison thresholds (docs/compare.md)")
+    group.add_argument("--alpha", type=float, default=t.alpha, help=f"significance level (default {t.alpha:g})")
+    group.add_argument("--min-ratio", type=float, default=t.min_ratio,
+                       help=f"a latency shift smaller than this ratio of medians is the same (default {t.min_ratio:g})")
+    group.add_argument("--min-effect", type=float, default=t.min_effect,
+                       help=f"a rank-biserial effect smaller than this is the same (default {t.min_effect:g})")
+    group.add_argument("--min-rate-diff", type=float, default=t.min_rate_diff,
+                       help=f"error rates closer than this are the same (default {t.min_rate_diff:g})")
+    group.add_argument("--lock-wait-ms", type=float, default=t.lock_wait_ms,
+                       help=f"the longest lock wait may grow by this much (default {t.lock_wait_ms:g} ms)")
+    group.add_argument("--lock-wait-total-ms", type=float, default=t.lock_wait_total_ms,
+                       help=f"the total lock wait may grow by this much (default {t.lock_wait_total_ms:g} ms)")
+    group.add_argument("--downtime-s", type=float, default=t.downtime_s,
+                       help=f"downtime may grow by this much (default {t.downtime_s:g} s)")
+
+
+def _thresholds(args: argparse.Namespace) -> Any:
+    from harness.compare.judge import Thresholds
+
+    checks = (("--alpha", args.alpha, 0 < args.alpha < 1, "between 0 and 1"),
+              ("--min-ratio", args.min_ratio, args.min_ratio >= 1, "at least 1"),
+              ("--min-effect", args.min_effect, 0 <= args.min_effect <= 1, "between 0 and 1"),
+              ("--min-rate-diff", args.min_rate_diff, 0 <= args.min_rate_diff <= 1, "between 0 and 1"),
+              ("--lock-wait-ms", args.lock_wait_ms, args.lock_wait_ms >= 0, "at least 0"),
+              ("--lock-wait-total-ms", args.lock_wait_total_ms, args.lock_wait_total_ms >= 0, "at least 0"),
+              ("--downtime-s", args.downtime_s, args.downtime_s >= 0, "at least 0"))
+    for flag, value, ok, allowed in checks:
+        if not ok:
+            raise InputError(flag, "", f"must be {allowed}, got {value:g}")
+    return Thresholds(args.alpha, args.min_ratio, args.min_effect, args.min_rate_diff, args.lock_wait_ms,
+                      args.lock_wait_total_ms, args.downtime_s)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from harness.compare import render
+    from harness.compare.judge import compare_runs
+    from harness.compare.runs import load_run
+
+    if len(args.run_dirs) < 2:
+        raise InputError("compare", "", "give at least two run directories (each later one is compared against "
+                                        "the first)")
+    thresholds = _thresholds(args)
+    first, *later = [load_run(path) for path in args.run_dirs]
+    comparisons = [compare_runs(first, run, thresholds) for run in later]
+    for comparison in comparisons:
+        render.print_comparison(comparison, sys.stdout)
+    if args.json:
+        _write_output(args.json, render.dumps(render.comparisons_json(comparisons)))
+    if args.md:
+        _write_output(args.md, render.comparisons_markdown(comparisons))
+    return EXIT_GATES_FAILED if any(c.verdict == "worse" for c in comparisons) else EXIT_PASS
+
+
+def _baseline(args: argparse.Namespace) -> Any:
+    """The --baseline run's figures, loaded (and so checked) before the run starts; None without --baseline."""
+    if args.baseline is None:
+        return None
+    from harness.compare.runs import load_run
+
+    if args.repeat != 1:
+        raise InputError("--baseline", "", "cannot be combined with --repeat (compare the runs of a repeat with "
+                                           "rehearse compare)")
+    _thresholds(args)  # bad thresholds are bad input before the run, not after it
+    return load_run(args.baseline)
+
+
+def _against_baseline(baseline: Any, run_dir: Path, code: int, thresholds: Any) -> int:
+    """The run's exit code, or 1 when it ran to its end and is worse than the baseline (the compare table printed)."""
+    from harness.compare import render
+    from harness.compare.judge import compare_runs
+    from harness.compare.runs import load_run
+
+    if code not in (EXIT_PASS, EXIT_GATES_FAILED):
+        print(f"rehearse: not compared with the baseline {baseline.path}: the run did not run to its end",
+              file=sys.stderr)
+        return code
+    comparison = compare_runs(baseline, load_run(run_dir), thresholds)
+    print(f"against the baseline {baseline.path}:")
+    render.print_comparison(comparison, sys.stdout)
+    (run_dir / "baseline.md").write_text(render.comparisons_markdown([comparison]))
+    return EXIT_GATES_FAILED if comparison.verdict == "worse" else code
+
+
+def _matrix(args: argparse.Namespace) -> int:
+    """One rehearsal per --to, one after another, the same plan, --from and overrides; then the comparison."""
+    from harness.compare import render
+    from harness.compare.matrix import compare_versions
+    from harness.compare.runs import load_run
+    from harness.environments.preflight import preflight
+    from harness.timeline.actions import compile_timeline
+
+    targets: list[str] = args.to_versions
+    if len(targets) < 2 or len(set(targets)) != len(targets):
+        raise InputError("--to", "", f"give at least two different versions, got {', '.join(targets)}")
+    thresholds = _thresholds(args)
+    plans = []
+    for target in targets:  # every plan checked before the first rehearsal starts
+        plan = _load(argparse.Namespace(**{**vars(args), "to_version": target}))
+        phases = compile_timeline(plan)
+        for problem in preflight(plan).problems:
+            if problem.key != "environment.kind":
+                raise problem
+        plans.append((plan, phases))
+    out = (args.out or Path.cwd() / "reports" / f"matrix-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}").resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    runs, worst = [], EXIT_PASS
+    for index, (plan, phases) in enumerate(plans, 1):
+        print(f"rehearsal {index} of {len(plans)}: {plan.scenario} {plan.from_version} -> {plan.to_version}",
+              flush=True)
+        code, run_dir = _rehearse_once(plan, phases, out)
+        if code not in (EXIT_PASS, EXIT_GATES_FAILED):
+            print(f"rehearse: the rehearsal of {plan.to_version} did not run to its end (exit code {code}): "
+                  "the matrix stops here", file=sys.stderr)
+            return code
+        worst = max(worst, code)
+        runs.append(load_run(run_dir))
+    matrix = compare_versions(runs, thresholds)
+    _write_output(out / "comparison.json", render.dumps(render.matrix_json(matrix)))
+    _write_output(out / "comparison.md", render.matrix_markdown(matrix))
+    _write_output(out / "comparison.html", render.matrix_html(matrix))
+    render.print_matrix(matrix, sys.stdout)
+    print(f"comparison: {out / 'comparison.md'} ({out / 'comparison.json'}, {out / 'comparison.html'})")
+    return EXIT_PASS if matrix.best is not None else EXIT_GATES_FAILED
+
+
+def _write_output(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    except OSError as exc:
+        raise InputError(path, "", f"cannot be written: {exc.strerror or exc}") from None
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"run": _run, "check": _check, "report": _report,
-                                                             "lint": _lint, "cleanup": _cleanup, **package_cli.COMMANDS,
+                                                             "lint": _lint, "cleanup": _cleanup, "compare": _compare,
+                                                             "matrix": _matrix, **package_cli.COMMANDS,
                                                              "profile": _profile}
 
 if __name__ == "__main__":

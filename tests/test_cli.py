@@ -30,6 +30,10 @@ def _cli(*argv: str) -> subprocess.CompletedProcess:
       "--set", "gates=[]"],
      "unknown action 'swapp' (did you mean 'swap'?)"),
     (["report", "/"], "not a run directory"),
+    (["compare", "/", "/tmp"], "/: not a run directory (no summary.json"),
+    (["compare", "/"], "give at least two run directories"),
+    (["matrix", "scenarios/shop", "--to", "2.0"], "--to: give at least two different versions, got 2.0"),
+    (["matrix", "scenarios/shop", "--to", "2.0", "--to", "2.9"], "2.9"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv: list[str], expected: str) -> None:
     result = _cli(*argv)
