@@ -60,3 +60,13 @@ def test_the_checker_reports_missing_unknown_and_mistyped_keys() -> None:
     assert "phase.rps: missing" in problems
     assert any(p.startswith("phase.requests: expected int, got str") for p in problems)
     assert contract_problems(dict(phase, requests=True), contract.PhaseFigures, "p") != [], "a bool is no count"
+
+
+def test_drift_rows_follow_the_contract() -> None:
+    from tests.unit.builders import drift_row, summary
+
+    data = contract.to_json(summary(drift=[drift_row("post_upgrade", "/orders", "worse", 2.0),
+                                           drift_row("post_rollback", "/new", "too few", None, requests_a=0,
+                                                     error_rate_a=None, error_call="too few")]))
+    assert contract_problems(data) == []
+    assert contract_problems(dict(data, drift=[dict(data["drift"][0], call="shifted")])) != [], "calls are a Literal"

@@ -23,6 +23,7 @@ from harness.plan.model import (
     CONTENTION_KINDS,
     DEFAULT_PHASES,
     DEFAULT_SEED_DEADLINE_S,
+    DRIFT_METRICS,
     ENDPOINT_METRICS,
     ENVIRONMENT_KINDS,
     METRICS,
@@ -45,6 +46,7 @@ from harness.plan.model import (
     SqlMigrations,
     Targets,
     TimelinePhase,
+    drift_phases,
 )
 from harness.plan.placeholders import template_problem
 from harness.plan.reader import MISSING, Table, did_you_mean
@@ -245,7 +247,17 @@ def _build(path: Path, raw: dict[str, Any], overrides: dict[str, Any], targets_c
                             f"no release {release.upgrades_from!r} (releases: {', '.join(releases)})")
     plan.upgrade_path()  # raises when `to` does not upgrade from `from`
     plan.setup_path()
+    _check_drift_gates(plan)
     return plan
+
+
+def _check_drift_gates(plan: Plan) -> None:
+    """A drift gate's phase must be one that drift compares with the baseline (plan.model.drift_phases)."""
+    reference, compared = drift_phases([(p.name, [a.name for a in p.actions]) for p in plan.timeline])
+    for index, gate in enumerate(plan.gates):
+        if gate.metric in DRIFT_METRICS and gate.phase is not None and gate.phase not in compared:
+            raise plan.error(f"gates[{index}].phase", f"drift compares only the soak-only phases after {reference} "
+                             f"({', '.join(compared) or 'none in this timeline'}), not {gate.phase!r}")
 
 
 def _existing(table: Table, name: str, relative: str, base: Path, is_dir: bool) -> Path:

@@ -23,13 +23,15 @@ REQUEST_METRICS = ("failed_requests", "held_up_requests")
 WAIT_METRICS = ("request_lock_wait_max_ms", "request_lock_wait_total_ms", "migration_lock_wait_max_ms",
                 "migration_lock_wait_total_ms")
 STEP_METRICS = ("migration_retries",)  # failed lock_timeout attempts that a retry then got through
-METRICS = PHASE_METRICS + REQUEST_METRICS + RUN_METRICS + WAIT_METRICS + STEP_METRICS
+# A soak-only phase's p99 against the baseline's, per endpoint (result/drift.py): only a "worse" call counts.
+DRIFT_METRICS = ("drift_p99_ratio",)
+METRICS = PHASE_METRICS + REQUEST_METRICS + RUN_METRICS + WAIT_METRICS + STEP_METRICS + DRIFT_METRICS
 # What a request or a lock wait is blamed on: a migration statement's window, a service swap's window
 # (stopped to healthy), or neither (the service itself).
 CAUSES = ("statements", "swap", "service")
 # Metrics a gate can limit to a cause; all but rollback_safe can be limited to a phase.
 CAUSE_METRICS = PHASE_METRICS + REQUEST_METRICS + ("lock_wait_max_ms", "lock_wait_total_ms") + WAIT_METRICS
-ENDPOINT_METRICS = PHASE_METRICS + REQUEST_METRICS
+ENDPOINT_METRICS = PHASE_METRICS + REQUEST_METRICS + DRIFT_METRICS
 RETRY_BACKOFFS = ("exponential", "fixed")
 TRANSACTION_MODES = ("as_written", "statement", "file")
 CONTENTION_KINDS = ("idle_in_transaction", "long_transaction", "long_query")
@@ -43,6 +45,22 @@ DEFAULT_PHASES: tuple[tuple[str, tuple[str, ...], float], ...] = (
 )
 PHASE_NAMES = tuple(name for name, _, _ in DEFAULT_PHASES)
 RESERVED_PHASES = ("setup", "warmup", "teardown")  # what the frames call the time outside the timeline
+DRIFT_REFERENCE = "baseline"  # the phase drift is measured against (else the timeline's first)
+
+
+def drift_phases(timeline: list[tuple[str, list[str]]]) -> tuple[str | None, list[str]]:
+    """The reference phase of post-upgrade drift and the phases compared with it, from (phase, action names).
+
+    The reference is the phase named `baseline`, else the timeline's first phase. Compared: every later phase
+    that only soaks (no actions but `soak`), or whose name starts with `post_`: the steady state after a
+    change, not the change itself (docs/summary-json.md, DriftRow)."""
+    names = [name for name, _ in timeline]
+    if not names:
+        return None, []
+    reference = DRIFT_REFERENCE if DRIFT_REFERENCE in names else names[0]
+    later = timeline[names.index(reference) + 1:]
+    return reference, [name for name, actions in later
+                       if name.startswith("post_") or all(action == "soak" for action in actions)]
 
 
 @dataclass(frozen=True)

@@ -385,6 +385,47 @@ class Failure:
     phase: str | None = None
 
 
+DriftCall = Literal["better", "worse", "same", "too few"]  # result.stats.Call
+
+
+@dataclass
+class DriftRow:
+    """One endpoint of one soak-only phase against the baseline (result/drift.py): tail latency and error rate,
+    each with the test behind its call. Latencies are medians over the phase's seconds of each second's p95 / p99
+    (what the Mann-Whitney U test compares); ratios are b / a (the phase over the baseline)."""
+
+    endpoint: str
+    phase: str  # b: the phase judged
+    against: str  # a: the reference phase (baseline)
+    requests_a: int
+    requests_b: int
+    seconds_a: int  # seconds with requests: the per-second aggregates each side has
+    seconds_b: int
+    p95_a_ms: float | None
+    p95_b_ms: float | None
+    p95_ratio: float | None
+    p95_p_value: float | None
+    p95_effect: float | None  # rank-biserial correlation, -1..1; positive: the phase is slower
+    p95_call: DriftCall
+    p99_a_ms: float | None
+    p99_b_ms: float | None
+    ratio: float | None  # p99_b_ms / p99_a_ms
+    p_value: float | None  # Mann-Whitney U, two-sided, on the per-second p99s
+    effect: float | None  # rank-biserial correlation of the per-second p99s
+    call: DriftCall  # the p99's call: what the drift_p99_ratio gate reads
+    errors_a: int
+    errors_b: int
+    error_rate_a: float | None
+    error_rate_b: float | None
+    error_p_value: float | None  # Fisher's exact test, two-sided
+    error_call: DriftCall
+
+    @property
+    def shifted(self) -> bool:
+        """Whether anything shifted, either way: p95, p99 or the error rate."""
+        return any(c in ("better", "worse") for c in (self.p95_call, self.call, self.error_call))
+
+
 @dataclass
 class Summary:
     scenario: str
@@ -442,6 +483,7 @@ class Summary:
     held_up_rule: HeldUpRule = field(default_factory=HeldUpRule)
     default_gates: bool = False  # the plan had no [[gates]]: the default set was judged (docs/gates.md)
     profile_mix: ProfileMix | None = None  # the load followed load.profile: its mix against the profile's
+    drift: list[DriftRow] = field(default_factory=list)  # soak-only phases vs the baseline, per endpoint
 
 
 def to_json(summary: Summary) -> dict[str, Any]:

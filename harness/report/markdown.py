@@ -169,6 +169,7 @@ def render_markdown(s: Summary) -> str:
                             + (f" (e.g. {', '.join(d.column_examples.get(column, [])[:3])})"
                                if d.column_examples.get(column) else "")
                             for column, n in sorted(d.changed_columns.items(), key=lambda item: -item[1]))]
+    out += _drift(s)
     out += ["", "## Endpoints", "", _table(
         ["phase", "endpoint", "requests", "errors", "p50 ms", "p95 ms", "p99 ms"],
         [[e.phase, e.name, e.requests, e.errors, _num(e.p50_ms), _num(e.p95_ms), _num(e.p99_ms)]
@@ -223,6 +224,48 @@ def _causes(s: Summary) -> list[str]:
                 [[r.phase, r.cause, _num(r.seconds), r.requests, r.errors, _num(r.p99_ms),
                   f"{r.held_up_requests} ({r.held_up_by_lock} / {r.held_up_slow})",
                   _num(waits[(r.phase, r.cause)].max_ms) if (r.phase, r.cause) in waits else "-"] for r in rows])]
+def _drift(s: Summary) -> list[str]:
+    """Soak-only phases against the baseline: the endpoints that shifted, then how many did not."""
+    if not s.drift:
+        return []
+    shifted = [r for r in s.drift if r.shifted]
+    calls = [r.call for r in s.drift if not r.shifted]  # same, or too few (seconds) to judge
+    rest = ", ".join(f"{calls.count(c)} {c}" for c in ("same", "too few") if calls.count(c))
+    against = s.drift[0].against
+    out = ["", "## Drift", "",
+           f"Each soak-only phase against {against}, per endpoint: per-second p95 and p99 (medians over the "
+           "seconds; Mann-Whitney U, rank-biserial effect r) and the error rate (Fisher's exact test); a call needs "
+           "p < 0.01 and a shift that matters."]
+    if shifted:
+        out += ["", _table(
+            ["phase", "endpoint", "p95 ms", "p95", "p99 ms", "p99 ratio", "p99 p / r", "p99", "error rate",
+             "errors p", "errors"],
+            [[r.phase, r.endpoint, f"{_num(r.p95_a_ms)} -> {_num(r.p95_b_ms)}", _call(r.p95_call),
+              f"{_num(r.p99_a_ms)} -> {_num(r.p99_b_ms)}", _ratio(r.ratio),
+              f"{_p(r.p_value)} / {_num(r.effect)}", _call(r.call),
+              f"{_rate(r.error_rate_a)} -> {_rate(r.error_rate_b)}", _p(r.error_p_value), _call(r.error_call)]
+             for r in shifted])]
+    out += ["", (f"{_count(len(shifted), 'endpoint-phase')} shifted; " if shifted else "Nothing shifted: ")
+            + f"{rest or 'no other'} (summary.json `drift` has every row)."]
+    return out
+
+
+def _call(call: str) -> str:
+    return f"**{call}**" if call == "worse" else call
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}x"
+
+
+def _p(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2g}"
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2%}"
+
+
 def _rollback_details(s: Summary) -> list[str]:
     """What the rollback check measured beyond its verdict: leftovers allowed, acknowledged writes, migrations,
     the re-upgrade, mixed versions, flags, and the time the checks took."""

@@ -39,6 +39,7 @@ from harness.records.summary import (
     WaitFigures,
 )
 from harness.result import analysis, causes
+from harness.result.drift import drift_table
 from harness.result.frames import Frames, load_frames
 from harness.result.lint_check import check_statements
 from harness.result.lock_order import lock_order_risks
@@ -191,6 +192,7 @@ def build_summary(plan: Plan, run: RunDir) -> tuple[Summary, Frames]:
         outages=outages,
         reached_stage=facts.stage,
         profile_mix=profile_mix(run, frames.requests),
+        drift=drift_table(frames.requests, [(p.name, [a.name for a in p.actions]) for p in plan.timeline]),
     )
     return summary, frames
 

@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from harness.plan import PHASE_METRICS, REQUEST_METRICS, Gate
+from harness.plan.model import DRIFT_METRICS, drift_phases
 from harness.records.summary import GateResult, Summary
 
 ALL = "all"  # result.causes: the rows over every cause (or every backend)
@@ -33,6 +34,8 @@ def observe(gate: Gate, summary: Summary) -> float | None:
         return _requests(gate, summary)
     if gate.metric in WAIT_METRIC_PARTS:
         return _waits(gate, summary)
+    if gate.metric in DRIFT_METRICS:
+        return _drift(gate, summary)
     statements = [s for s in summary.statements if gate.phase in (None, s.phase)]
     if gate.metric == "migration_errors":
         return float(sum(1 for s in statements if s.error and not s.retried and s.origin != "traced"))
@@ -83,6 +86,21 @@ def _whole_phases(gate: Gate, summary: Summary) -> float | None:
     return _worst(gate, [float(v) for r in rows if (v := getattr(r, gate.metric, None)) is not None])
 
 
+def _drift(gate: Gate, summary: Summary) -> float | None:
+    """drift_p99_ratio: the largest p99 ratio (phase / baseline) of the rows called worse; 1.0 when rows were
+    judged and none is worse (a ratio the test does not call worse is noise, not drift); None when no row could
+    be judged (too few seconds on a side, or no such phase or endpoint)."""
+    rows = [r for r in summary.drift if r.call != "too few" and gate.phase in (None, r.phase)
+            and gate.endpoint in (None, r.endpoint)]
+    if not rows:
+        return None
+    return max((r.ratio for r in rows if r.call == "worse" and r.ratio is not None), default=1.0)
+
+
+def _drift_compared(summary: Summary) -> list[str]:
+    return drift_phases([(t.phase, list(t.actions)) for t in summary.timeline])[1]
+
+
 def _waits(gate: Gate, summary: Summary) -> float | None:
     whose, kind = WAIT_METRIC_PARTS[gate.metric]
     rows = [r for r in summary.waits if r.cause == (gate.cause or ALL) and r.whose == whose
@@ -101,6 +119,8 @@ def evaluate(gates: list[Gate], summary: Summary, phase: str | None = None) -> l
     for gate in gates:
         if phase is not None:
             if gate.phase not in (None, phase) or gate.metric == "rollback_safe":
+                continue
+            if gate.metric in DRIFT_METRICS and phase not in _drift_compared(summary):  # not a drift phase
                 continue
             gate = replace(gate, phase=phase)
         observed = observe(gate, summary)

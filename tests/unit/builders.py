@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from harness.records.run import RollbackResult
 from harness.records.summary import (
+    DriftRow,
     EndpointFigures,
     LoadSettings,
     LockWaits,
@@ -64,3 +68,31 @@ def summary(**values: Any) -> Summary:
                       "phases": "phases.parquet", "summary_md": "summary.md"},
         "gates": []}
     return Summary(**(fields | values))
+
+
+def request_rows(phase: str, name: str, started: float, seconds: int, per_second: int = 10,
+                 latency_ms: float = 20.0, error_every: int = 0, seed: int = 0, in_check: bool = False) -> pd.DataFrame:
+    """Synthetic rows of the request frame (result.frames.REQUEST_COLUMNS): `per_second` requests a second for
+    `seconds`, latencies lognormal around `latency_ms` (sigma 0.3), every `error_every`-th one failed."""
+    rng = np.random.default_rng(seed)
+    count = seconds * per_second
+    start = started + np.arange(count) / per_second
+    failed = [bool(error_every) and i % error_every == 0 for i in range(count)]
+    return pd.DataFrame({
+        "start": start, "phase": phase, "name": name, "method": "GET",
+        "status": [500 if f else 200 for f in failed],
+        "latency_ms": rng.lognormal(np.log(latency_ms), 0.3, count), "bytes": 100,
+        "error": ["HTTP 500" if f else None for f in failed], "sqlstate": None, "worker": 1, "served_by": "",
+        "in_check": in_check, "sqlstate_source": None, "cause": "service", "cause_step": None})
+
+
+def drift_row(phase: str, endpoint: str, call: str = "same", ratio: float | None = 1.0, **values: Any) -> DriftRow:
+    """A DriftRow against baseline: p99 20 ms -> 20 * ratio, every other call `same` unless `values` say."""
+    fields: dict[str, Any] = {
+        "endpoint": endpoint, "phase": phase, "against": "baseline", "requests_a": 300, "requests_b": 300,
+        "seconds_a": 30, "seconds_b": 30, "p95_a_ms": 15.0, "p95_b_ms": 15.0, "p95_ratio": 1.0,
+        "p95_p_value": 0.5, "p95_effect": 0.0, "p95_call": "same", "p99_a_ms": 20.0,
+        "p99_b_ms": None if ratio is None else 20.0 * ratio, "ratio": ratio, "p_value": 0.5, "effect": 0.0,
+        "call": call, "errors_a": 0, "errors_b": 0, "error_rate_a": 0.0, "error_rate_b": 0.0, "error_p_value": 1.0,
+        "error_call": "same"}
+    return DriftRow(**(fields | values))
