@@ -58,6 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="compare the run against this earlier run directory (rehearse compare) and exit 1 when it "
                           "is worse beyond the thresholds")
     _threshold_arguments(run)
+    run.add_argument("--progress", choices=("auto", "rich", "plain", "none"), default="auto",
+                     help="the live view while it runs: phase, time left, rps, p99, errors, lock waits (auto: rich "
+                          "on a terminal, else a plain line on stdout every 10 s)")
     check = commands.add_parser("check", help="validate a plan and print what a run would do, starting nothing")
     _plan_arguments(check)
     report = commands.add_parser("report", help="rebuild every output of a run directory from its streams")
@@ -172,6 +175,7 @@ def _load(args: argparse.Namespace) -> Plan:
 
 def _run(args: argparse.Namespace) -> int:
     from harness.environments.preflight import preflight
+    from harness.observe import live
     from harness.timeline.actions import compile_timeline
 
     baseline = _baseline(args)
@@ -183,6 +187,7 @@ def _run(args: argparse.Namespace) -> int:
     for problem in checked.problems:
         if problem.key != "environment.kind":
             raise problem
+    live.use(args.progress)
     if args.repeat != 1:
         return _repeat(args, plan, phases)
     print(f"rehearsal: {plan.scenario} {plan.from_version} -> {plan.to_version}", flush=True)

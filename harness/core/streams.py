@@ -72,6 +72,17 @@ def read_json_lines(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def whole_csv_records(data: bytes) -> int:
+    """The length of the longest prefix of `data` made of whole CSV records (`data` starts at a record)."""
+    end = start = quotes = 0
+    while (newline := data.find(b"\n", start)) >= 0:
+        quotes += data.count(b'"', start, newline)
+        if quotes % 2 == 0:  # a newline inside a quoted field (an error message's) does not end the record
+            end = newline + 1
+        start = newline + 1
+    return end
+
+
 def write_atomic(path: Path, data: str | bytes) -> None:
     """Write `path` whole or not at all: a temp file beside it, then a rename."""
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)

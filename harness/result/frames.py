@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from harness.core.postgres import MIGRATION_APPLICATION
-from harness.core.streams import read_json_lines
+from harness.core.streams import read_json_lines, whole_csv_records
 from harness.core.tools import is_chatter
 from harness.observe.migration_backends import REWRITES_STREAM, statements_from_samples
 from harness.observe.server_log import server_errors
@@ -190,8 +191,7 @@ def request_frame(path: Path) -> pd.DataFrame:
             ("start", "float64"), ("name", "str"), ("method", "str"), ("status", "int64"), ("latency_ms", "float64"),
             ("bytes", "int64"), ("error", "object"), ("sqlstate", "object"), ("worker", "int64"),
             ("served_by", "str"))})
-    frame = pd.read_csv(path, on_bad_lines="skip", keep_default_na=False,
-                        dtype={"name": str, "method": str, "error": str, "sqlstate": str, "served_by": str})
+    frame = _read_requests(path)
     if "served_by" not in frame.columns:  # recorded before requests said who served them
         frame["served_by"] = ""
     frame["start"] = pd.to_numeric(frame["start"], errors="coerce")
@@ -202,6 +202,16 @@ def request_frame(path: Path) -> pd.DataFrame:
     for column in ("error", "sqlstate"):
         frame[column] = frame[column].where(frame[column] != "", None)
     return frame.sort_values("start", kind="stable").reset_index(drop=True)
+
+
+def _read_requests(path: Path) -> pd.DataFrame:
+    options: dict = {"on_bad_lines": "skip", "keep_default_na": False,
+                     "dtype": {"name": str, "method": str, "error": str, "sqlstate": str, "served_by": str}}
+    try:
+        return pd.read_csv(path, **options)
+    except pd.errors.ParserError:  # a recorder killed mid-write tore its last record inside a quoted error
+        data = path.read_bytes()
+        return pd.read_csv(io.BytesIO(data[:whole_csv_records(data)]), **options)
 
 
 def in_windows(stamps: pd.Series, windows: list[dict]) -> pd.Series:

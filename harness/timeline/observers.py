@@ -10,6 +10,7 @@ from harness.inject.contention import ContentionObserver
 from harness.observe.app_locks import AppLockObserver
 from harness.observe.base import ObserverFactory
 from harness.observe.health import HealthObserver
+from harness.observe.live import live_observer
 from harness.observe.locks import LockObserver
 from harness.observe.migration_backends import MigrationBackendsObserver
 from harness.observe.table_facts import TableFactsObserver
@@ -23,4 +24,5 @@ OBSERVERS: tuple[ObserverFactory, ...] = (
     ContentionObserver,  # the plan's [[contention]] sessions, during their phases
     RollbackObserver,  # schema and data snapshots around the upgrade and the rollback
     TableFactsObserver,  # sizes, types and what the load touches, in the first phase (for the lint)
+    live_observer,  # the live view (rehearse run --progress): phase, time left, rps, p99, errors, lock waits
 )
