@@ -63,7 +63,7 @@ def latency_chart(summary: Summary, series: RunSeries) -> str:
         ax.set_ylabel("latency ms")
         _context(ax, summary, series, label_swaps=True)
         _legend(ax, empty="no request was recorded" if not values else None)
-        return _svg(fig)
+        return _svg(fig, "latency")
 
 
 def throughput_chart(summary: Summary, series: RunSeries) -> str:
@@ -102,7 +102,7 @@ def throughput_chart(summary: Summary, series: RunSeries) -> str:
         if handles:
             top.legend(handles, labels, loc="lower left", bbox_to_anchor=(0, 1.02), ncol=len(handles),
                        frameon=False, fontsize=8, borderaxespad=0)
-        return _svg(fig)
+        return _svg(fig, "throughput")
 
 
 def lock_wait_chart(summary: Summary, series: RunSeries) -> str:
@@ -142,7 +142,7 @@ def lock_wait_chart(summary: Summary, series: RunSeries) -> str:
         if not series.waits:
             empty = "no lock wait was sampled" + ("" if rows else " and no migration statement ran")
         _legend(ax, empty=empty)
-        return _svg(fig)
+        return _svg(fig, "locks")
 
 
 def _wait_rows(summary: Summary, waits: list[WaitSpan]) -> list[tuple[str, list[StatementFigures], list[WaitSpan]]]:
@@ -253,11 +253,15 @@ def _style(name: str) -> Iterator[None]:
         yield
 
 
-def _svg(fig: Figure) -> str:
-    """The figure as an <svg> element to inline in HTML (no XML prolog, doctype or metadata)."""
+def _svg(fig: Figure, name: str) -> str:
+    """The figure as an <svg> element to inline in HTML (no XML prolog, doctype or metadata), its element ids
+    (figure_1, axes_1, ...: the same in every chart) prefixed with the chart's name so that the page's are
+    unique; the ids that are referenced (clip paths, markers) are salted already, the data ones are the test's."""
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg", metadata={"Date": None})
     plt.close(fig)
     text = buffer.getvalue()
-    text = text[text.index("<svg"):]
-    return re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S).strip()
+    text = re.sub(r"<metadata>.*?</metadata>\s*", "", text[text.index("<svg"):], flags=re.S).strip()
+    referenced = set(re.findall(r"#([\w.-]+)", text))
+    return re.sub(r'\sid="([^"]+)"', lambda m: m.group(0) if m.group(1) in referenced or m.group(1).startswith(
+        "data-") else f' id="{name}-{m.group(1)}"', text)

@@ -38,7 +38,8 @@ def per_second(frames: Frames, origin: float, end: float) -> list[SecondFigures]
     failed = frame[frame["error"].notna()]
     errors = failed.groupby("second").size()
     causes: dict[int, dict[str, int]] = {}
-    for (at, cause), n in failed.groupby(["second", failed["cause"].fillna("service")]).size().items():
+    cause_of = failed["cause"].astype(object).where(failed["cause"].notna(), "service")  # no finer cause known
+    for (at, cause), n in failed.groupby(["second", cause_of]).size().items():
         causes.setdefault(int(at), {})[str(cause)] = int(n)
     latency = frame.groupby("second")["latency_ms"]
     quantiles = {key: latency.quantile(q) for key, q in QUANTILES.items()}
