@@ -17,9 +17,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402 - the backend is chosen first
+from matplotlib import rc_context  # noqa: E402 - the backend is chosen first
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import FuncFormatter, NullLocator  # noqa: E402
 from matplotlib.transforms import blended_transform_factory  # noqa: E402
 
 from harness.records.series import RunSeries, WaitSpan  # noqa: E402
@@ -57,6 +58,9 @@ def latency_chart(summary: Summary, series: RunSeries) -> str:
         positive = [v for v in values if v > 0]
         if positive and max(positive) / max(min(positive), 0.01) > 30:
             ax.set_yscale("log")
+            # plain numbers (1, 10, 1,000), no minor ticks: readable, and no mathtext to lay out
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
+            ax.yaxis.set_minor_locator(NullLocator())
             ax.set_ylim(min(positive) / 1.5, max(positive) * 4)  # room for the phases' names above the lines
         elif positive:
             ax.set_ylim(0, max(positive) * 1.25)
@@ -69,7 +73,7 @@ def latency_chart(summary: Summary, series: RunSeries) -> str:
 def throughput_chart(summary: Summary, series: RunSeries) -> str:
     """Requests per second (above) and failed requests per second by cause (below)."""
     with _style("throughput"):
-        fig = plt.figure(figsize=(WIDTH_IN, 3.8))
+        fig = Figure(figsize=(WIDTH_IN, 3.8))
         top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [2, 1], "hspace": 0.08})
         fig.subplots_adjust(left=LEFT, right=RIGHT, top=0.86, bottom=0.13)
         x = [s.at - series.origin for s in series.seconds]
@@ -238,7 +242,8 @@ def _legend(ax: Axes, empty: str | None) -> None:
 
 
 def _figure(height_in: float, top: float | None = None) -> tuple[Figure, Axes]:
-    fig, ax = plt.subplots(figsize=(WIDTH_IN, height_in))
+    fig = Figure(figsize=(WIDTH_IN, height_in))  # no pyplot: nothing global to close, and a lighter import
+    ax = fig.subplots()
     fig.subplots_adjust(left=LEFT, right=RIGHT, top=top if top is not None else 1 - 0.45 / height_in,
                         bottom=0.55 / height_in)
     return fig, ax
@@ -248,7 +253,7 @@ def _figure(height_in: float, top: float | None = None) -> tuple[Figure, Axes]:
 def _style(name: str) -> Iterator[None]:
     """Text as SVG text (small, selectable; the browser's sans-serif), and ids salted per chart so that the
     SVGs of one page never share an id."""
-    with plt.rc_context({"svg.fonttype": "none", "svg.hashsalt": f"rehearse-{name}", "font.size": 9,
+    with rc_context({"svg.fonttype": "none", "svg.hashsalt": f"rehearse-{name}", "font.size": 9,
                          "font.family": "sans-serif", "axes.edgecolor": "#888888", "axes.titlesize": 10}):
         yield
 
@@ -259,7 +264,6 @@ def _svg(fig: Figure, name: str) -> str:
     unique; the ids that are referenced (clip paths, markers) are salted already, the data ones are the test's."""
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg", metadata={"Date": None})
-    plt.close(fig)
     text = buffer.getvalue()
     text = re.sub(r"<metadata>.*?</metadata>\s*", "", text[text.index("<svg"):], flags=re.S).strip()
     referenced = set(re.findall(r"#([\w.-]+)", text))
