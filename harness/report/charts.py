@@ -34,6 +34,7 @@ CAUSE_COLORS = {"swap": "#e377c2", "statements": "#8c564b", "service": "#7f7f7f"
 WAIT_COLORS = {"requests": "#9467bd", "migration": "#17becf", "other": "#bcbd22"}
 PHASE_SHADES = ("#eef2f7", "#ffffff")
 SWAP_BAND, SWAP_LINE = "#fde0ef", "#c51b8a"
+CHECK_HATCH = "#b0b0b0"
 STATEMENT_COLOR, HELD_COLOR = "#b8b8b8", "#e8e8e8"
 MAX_WAIT_ROWS = 14  # statements with waits drawn in the lock-wait timeline (the ones with the most waits)
 LABEL_CHARS = 110
@@ -51,8 +52,9 @@ def latency_chart(summary: Summary, series: RunSeries) -> str:
             y = [getattr(s, key) for s in series.seconds]
             if any(v is not None for v in y):
                 # a second without requests is a gap in the line, not a straight segment across it
+                # markers, small on long runs: a second between two gaps is a point, not an invisible segment
                 (line,) = ax.plot(x, [math.nan if v is None else v for v in y], color=color, linewidth=1.8,
-                                  marker="o" if len(x) < 40 else None, markersize=3, label=key.removesuffix("_ms"))
+                                  marker="o", markersize=3 if len(x) < 40 else 1.5, label=key.removesuffix("_ms"))
                 line.set_gid(f"data-{key.removesuffix('_ms')}")
                 values += [v for v in y if v is not None]
         positive = [v for v in values if v > 0]
@@ -212,6 +214,10 @@ def _context(ax: Axes, summary: Summary, series: RunSeries, label_swaps: bool,
             ax.text((phase.started + phase.ended) / 2 - origin, 0.98 if top else 0.02, phase.name,
                     transform=transform, ha="center", va="top" if top else "bottom", fontsize=8, color="#444444",
                     clip_on=True)
+    for i, window in enumerate(summary.check_windows):
+        ax.axvspan(window.started - origin, window.ended - origin, facecolor="none", edgecolor=CHECK_HATCH,
+                   hatch="///", linewidth=0, zorder=0.6,
+                   label="the harness's checks (their requests left out)" if label_swaps and i == 0 else None)
     for swap in summary.swaps:
         if swap.stopped_at is None or swap.healthy_at is None:
             continue

@@ -89,7 +89,7 @@ def _charts(s: Summary, series: RunSeries) -> list[str]:
     return ["<h2>Over time</h2>",
             _figure("latency", charts.latency_chart(s, series),
                     "Latency of the requests started in each second (p50, p95, p99). Shaded: the phases; pink: the "
-                    "service swaps (stop to healthy). Requests started while the harness's own checks ran are left "
+                    "service swaps (stop to healthy); hatched: the harness's own checks, whose requests are left "
                     "out, as in the phase figures."),
             _figure("throughput", charts.throughput_chart(s, series),
                     "Requests started per second, and failed requests per second by cause (a swap window, the "
