@@ -9,16 +9,21 @@ import signal
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from harness.plan import PHASE_NAMES
 from harness.records.summary import contract_problems
+from harness.verify.reasons import CHECKS
 
 from .conftest import REPO
 from .leftovers import postgres_temp_dirs, processes_of, wait_for_phase
+from .unit.test_report_pages import data_paths, svgs
 
 SMALL = ["--env", "local", "--set", "seed.rows=200000", "--set", "phases.baseline_s=3",
          "--set", "phases.post_upgrade_s=3", "--set", "phases.post_rollback_s=3",
@@ -141,6 +146,9 @@ def test_sigint_mid_upgrade_tears_everything_down(tmp_path: Path) -> None:
     assert summary["incomplete"] == "interrupted" and summary["verdict"] == "fail" and summary["exit_code"] == 130
     assert summary["stopped"]["kind"] == "interrupted" and summary["reached_phase"] == "upgrade"
     assert summary["phases"][-1]["name"] == "upgrade", "what was recorded up to the interrupt is kept"
+    page = (run_dir / "report.html").read_text()
+    assert "Partial report" in page and "<svg" in page, "the partial run has its page, with what was recorded"
+    assert (run_dir / "junit.xml").exists()
 
 
 @pytest.mark.slow
@@ -203,3 +211,49 @@ def test_report_rebuilds_every_output_from_the_streams(shop_run, tmp_path: Path)
     after = json.loads((copy / "summary.json").read_text())
     for key in ("verdict", "phases", "endpoints", "statements", "gates", "rollback", "lock_waits", "swaps", "started"):
         assert after[key] == before[key], key
+
+
+CHROMIUM = Path("/usr/bin/chromium")  # .ci/run installs it: without it this test fails, it is not skipped
+
+
+@pytest.mark.slow
+def test_report_html_draws_every_chart_in_a_headless_browser(shop_run, tmp_path: Path) -> None:
+    from harness.report import charts
+
+    _, run_dir = shop_run
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["artifacts"]["report_html"] == "report.html" and summary["artifacts"]["junit_xml"] == "junit.xml"
+    page = (run_dir / "report.html").read_text()
+    drawn = {name: data_paths(svg) for name, svg in svgs(page).items()}
+    assert set(drawn) == {"latency", "throughput", "locks"}
+    assert min(drawn["latency"][f"data-{p}"] for p in ("p50", "p95", "p99")) >= 8, "a point per second, or nearly"
+    assert drawn["throughput"]["data-rps"] >= 8
+    assert any(k.startswith("data-errors-") and v for k, v in drawn["throughput"].items()), "the swaps' failures"
+    assert sum(v for k, v in drawn["locks"].items() if k.startswith("data-wait-requests")) >= 4, "the waits on orders"
+    assert "ALTER TABLE orders ADD COLUMN currency text" in page and "data destroyed" in page
+
+    assert CHROMIUM.exists(), "chromium is needed to render report.html (apt-get install chromium; .ci/run does)"
+    screenshot = tmp_path / "report.png"
+    browser = [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+               f"--user-data-dir={tmp_path / 'profile'}"]
+    url = (run_dir / "report.html").as_uri()
+    shot = subprocess.run([*browser, f"--screenshot={screenshot}", "--window-size=1280,2000", url],
+                          capture_output=True, text=True, timeout=60)
+    assert screenshot.exists(), shot.stderr[-2000:]
+    dom = subprocess.run([*browser, "--dump-dom", url], capture_output=True, text=True, timeout=60).stdout
+    assert len(re.findall(r"<figure class=\"chart\" id=\"chart-\w+\"><svg", dom)) == 3, "the charts are in the DOM"
+
+    pixels = np.asarray(Image.open(screenshot).convert("RGB")).astype(int)
+    assert pixels.std() > 20, "the screenshot is not blank"
+    rows = []
+    for color in (charts.LATENCY_COLORS["p99_ms"], charts.RPS_COLOR, charts.WAIT_COLORS["requests"]):
+        rgb = np.array([int(color[i:i + 2], 16) for i in (1, 3, 5)])
+        hit = np.abs(pixels - rgb).max(axis=2) <= 24
+        assert hit.sum() >= 40, f"{color} was not drawn: the chart that uses it is blank"
+        rows.append(float(np.median(np.nonzero(hit)[0])))
+    assert rows == sorted(rows), "latency, throughput and lock waits drawn one below the other"
+    junit = ET.parse(run_dir / "junit.xml").getroot()
+    assert int(junit.get("tests", "0")) == len(summary["gates"]) + len(CHECKS) + 1
+    assert {c.get("name") for c in junit.iter("testcase") if c.find("failure") is not None} >= {
+        "data_destroyed", *(g["name"] for g in summary["gates"] if not g["passed"])}

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from harness.records.summary import StatementFigures, Summary
+from harness.report.headline import headline, rollback_verdict
 
 MAX_SQL = 90
 TOOL_CHATTER = ("select", "show", "set", "savepoint", "release", "begin", "rollback")
@@ -17,6 +18,7 @@ def render_markdown(s: Summary) -> str:
     out.append(f"Environment `{s.environment}`, started {s.started}, {s.duration_s:.0f} s, "
                f"exit code {s.exit_code}." + (f" Incomplete: {s.incomplete}." if s.incomplete else "")
                + (f" Stopped in phase `{s.reached_phase}`." if s.stopped and s.reached_phase else ""))
+    out += _headline(s)
     if s.server is not None:
         out += ["", f"Server: PostgreSQL {s.server.version} ({s.server.source})"
                 + (f"; extensions: {', '.join(s.server.extensions_installed)}" if s.server.extensions_installed
@@ -180,6 +182,36 @@ def render_markdown(s: Summary) -> str:
     if s.artifacts:
         out += ["", "Frames: " + ", ".join(f"`{v}`" for v in s.artifacts.values())]
     out.append("")
+    return _fold(s, "\n".join(out))
+
+
+FIRST_SCREEN = ("Why it failed",)  # sections left open; every other one is folded in a <details> block
+
+
+def _headline(s: Summary) -> list[str]:
+    """The few key numbers (report.headline) as a one-row table, under the verdict line."""
+    pairs = headline(s)
+    return ["", _table([label for label, _ in pairs], [[value for _, value in pairs]])]
+
+
+def _fold(s: Summary, text: str) -> str:
+    """summary.md for a pull-request comment: the verdict, key numbers and failures on the first screen, the
+    body of every other section folded (GitHub-flavoured <details>) under its heading."""
+    out: list[str] = []
+    folded = False
+    for line in text.split("\n"):
+        if line.startswith("## "):
+            if folded:
+                out += ["</details>", ""]
+            title = line[3:]
+            folded = title not in FIRST_SCREEN
+            out.append(line)
+            if folded:
+                out += ["", f"<details><summary>{_gist(s, title)}</summary>"]
+            continue
+        out.append(line)
+    if folded:
+        out[-1:] = ["</details>", ""] if out and out[-1] == "" else [*out[-1:], "</details>", ""]
     return "\n".join(out)
 
 
@@ -198,6 +230,28 @@ def _profile_mix(s: Summary) -> list[str]:
                      f"{e.difference * 100:+.2f}",
                      "-" if e.relative_difference is None else f"{e.relative_difference:+.1%}"]
                     for e in mix.endpoints])]
+
+
+def _gist(s: Summary, title: str) -> str:
+    """The one-line summary of a folded section (what opening it shows)."""
+    failed = sum(1 for g in s.gates if not g.passed)
+    gists = {"Gates": f"{_count(len(s.gates), 'gate')}, {failed} failed",
+             "Phases": f"{_count(len(s.phases), 'phase')}, {sum(p.requests for p in s.phases):,} requests",
+             "Migration statements": _count(len(s.statements), "statement"),
+             "Errors": _count(sum(e.errors for e in s.errors), "failed request"),
+             "Lock waits": f"{_count(s.lock_waits.count, 'wait')}, longest {_num(s.lock_waits.max_ms)} ms",
+             "Rollback": f"safe: {rollback_verdict(s)}",
+             "Endpoints": _count(len(s.endpoints), "row"),
+             "Faults": _count(len(s.faults), "fault"),
+             "Migration phases side by side": _count(len(s.upgrades), "phase"),
+             "Blast radius": _count(len(s.top_offenders), "statement"),
+             "Lint predictions": _count(len(s.lint_check), "statement"),
+             "Deadlock risks": _count(len(s.lock_order_risks), "pair") + " of tables",
+             "Packages": _count(len(s.packages), "package"),
+             "Requests by cause": "per phase: statements, swap, service",
+             "Drift": f"{sum(1 for r in s.drift if r.shifted)} shifted of {_count(len(s.drift), 'row')}",
+             "Traffic mix": "the load's mix against the profile"}
+    return next((gist for name, gist in gists.items() if title.startswith(name)), "details")
 
 
 def _result(statement: StatementFigures) -> str:

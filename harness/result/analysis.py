@@ -250,6 +250,17 @@ def statement_table(frames: Frames) -> list[StatementFigures]:
     return sorted(rows, key=lambda r: (r.seq, r.origin == "traced"))
 
 
+def wait_blame(frames: Frames) -> tuple[pd.DataFrame, pd.DataFrame, dict[Any, set[Any]]]:
+    """The timeline's steps, every distinct lock wait (causes.distinct_waits), and per wait of another backend
+    the migration was part of, the steps blamed for it (indices of the steps), as statement_table blames them."""
+    steps = frames.statements[frames.statements["phase"].isin(phase_names(frames))]
+    pids = migration_pids(frames)
+    involved_rows = migration_lock_rows(frames.locks, pids) if not frames.locks.empty else pd.Series(dtype=bool)
+    every = causes.distinct_waits(frames.locks, involved_rows, pids)
+    involved = every[every["involved"].astype(bool)] if len(every) else every
+    return steps, every, _lock_holders(steps, involved, _blame_window_starts(steps))
+
+
 def _held_by_lock(requests: pd.DataFrame, starts: np.ndarray, ends: np.ndarray, step: Any,
                   blamed: pd.DataFrame) -> np.ndarray:
     """Requests held up by the waits blamed on `step`: to the end of those waits (its COMMIT at most), not only

@@ -13,6 +13,9 @@ from harness.records.run import (
 )
 
 SAMPLES = 10
+# Every check of the rollback verdict, in the order they are judged: a failed one is a RollbackReason's `check`.
+CHECKS = ("schema_not_back", "data_destroyed", "rows_lost", "acknowledged_writes_lost", "old_version_fails",
+          "config_not_back", "flags_not_back", "down_migration_failed", "reupgrade_failed")
 
 
 def schema_reason(lines: list[str]) -> list[RollbackReason]:
