@@ -39,6 +39,7 @@ from harness.records.summary import (
     WaitFigures,
 )
 from harness.result import analysis, causes
+from harness.result.arrivals import arrival_table
 from harness.result.frames import Frames, load_frames
 from harness.result.lint_check import check_statements
 from harness.result.lock_order import lock_order_risks
@@ -154,8 +155,7 @@ def build_summary(plan: Plan, run: RunDir) -> tuple[Summary, Frames]:
         invalid_indexes=facts.invalid_indexes,
         contention=contention,
         timings=facts.timings,
-        load=LoadSettings(users=plan.users, spawn_rate=plan.spawn_rate,
-                          lock_sample_interval_ms=plan.lock_sample_interval_ms, seed_rows=plan.seed_rows),
+        load=load_settings(plan),
         observer_errors=facts.observer_errors[:10],
         artifacts={},
         gates=[],
@@ -189,8 +189,19 @@ def build_summary(plan: Plan, run: RunDir) -> tuple[Summary, Frames]:
         outage_s=sum(o.seconds for o in outages),
         outages=outages,
         reached_stage=facts.stage,
+        arrivals=arrival_table(frames, plan.load_options.model),
     )
     return summary, frames
+
+
+def load_settings(plan: Plan) -> LoadSettings:
+    """The load settings of the plan (the closed model's users, or the open model's rates), and its workers."""
+    options = plan.load_options
+    return LoadSettings(users=plan.users, spawn_rate=plan.spawn_rate,
+                        lock_sample_interval_ms=plan.lock_sample_interval_ms, seed_rows=plan.seed_rows,
+                        model=options.model, rate=options.rate, rates=dict(options.rates), ramp_s=options.ramp_s,
+                        max_concurrency=options.max_concurrency if options.open else None,
+                        workers=options.workers, remote_workers=options.remote_workers)
 
 
 def blame(frames: Frames, swaps: list[SwapFigures]) -> tuple[list[CauseFigures], list[WaitFigures]]:
