@@ -74,6 +74,13 @@ class Load:
                                            "--master-host", "127.0.0.1", "--master-port", str(port), *common],
                 self.log_path.with_name(f"locust-worker-{index}.log"), cwd=self.plan.dir, env=env))
 
+    def describe(self) -> str:
+        """What load runs: "40 users", or "open model, 200 arrivals/s", and its Locust workers."""
+        options = self.plan.load_options
+        what = f"open model, {options.total_rate:g} arrivals/s" if options.open else f"{self.plan.users} users"
+        workers = options.workers + options.remote_workers
+        return what + (f" on {workers} Locust workers" if workers else "")
+
     def ramp_seconds(self) -> float:
         if self.plan.load_options.open:
             return self.plan.load_options.ramp_s
