@@ -26,6 +26,7 @@ from harness.plan.model import (
     DRIFT_METRICS,
     ENDPOINT_METRICS,
     ENVIRONMENT_KINDS,
+    LOAD_MODELS,
     METRICS,
     NETWORK_MODES,
     RESERVED_PHASES,
@@ -38,6 +39,7 @@ from harness.plan.model import (
     Contention,
     FlagsSpec,
     Gate,
+    LoadOptions,
     Migrations,
     Plan,
     Release,
@@ -205,6 +207,7 @@ def _build(path: Path, raw: dict[str, Any], overrides: dict[str, Any], targets_c
     users = load.integer("users", 20, maximum=100_000)
     spawn_rate = load.number("spawn_rate", 10.0)
     load_env = load.str_map("env")
+    load_options = _load_options(load, locustfile)
     load.done()
     for entry, value in load_env.items():
         _check_template(load, f"env.{entry}", value, "load", in_command=False)
@@ -237,7 +240,7 @@ def _build(path: Path, raw: dict[str, Any], overrides: dict[str, Any], targets_c
         rollback=rollback_spec, overrides=overrides, seed_deadline_s=seed_deadline_s, targets=targets,
         health_interval_ms=health_interval_ms, postgres_version=postgres_version, extensions=extensions, swap=swap,
         server_settings=server_settings, default_gates=not root.has("gates"),
-        load_profile=load_profile, load_profile_values=load_profile_values,
+        load_profile=load_profile, load_profile_values=load_profile_values, load_options=load_options,
     )
     if plan.default_gates:
         plan = replace(plan, gates=default_gates(timeline))
@@ -281,6 +284,46 @@ def _load_profile(load: Table, base: Path) -> tuple[Path | None, dict[str, Any]]
         if name not in known:
             raise values.error(name, f"no such endpoint in {path.name}{did_you_mean(name, known)}")
     return path, dict(values.raw)
+
+
+def _load_options(table: Table, locustfile: Path) -> LoadOptions:
+    """[load] model, rate, rates, ramp_s, max_concurrency, workers, remote_workers, master_bind_host, master_port."""
+    model = table.string("model", "closed", choices=LOAD_MODELS)
+    rate = table.number("rate", None, maximum=1_000_000)
+    rates: dict[str, float] = {}
+    for name, value in table.value("rates", (dict,), {}).items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1_000_000:
+            raise table.error(f"rates.{name}", f"must be a number of requests per second > 0, got {value!r}")
+        rates[name] = float(value)
+    ramp_s = table.number("ramp_s", 0.0, positive=False, minimum=0, maximum=86_400)
+    max_concurrency = table.integer("max_concurrency", LoadOptions.max_concurrency, maximum=100_000)
+    workers = table.integer("workers", 0, minimum=0, maximum=64)
+    remote_workers = table.integer("remote_workers", 0, minimum=0, maximum=1024)
+    bind = table.string("master_bind_host", "127.0.0.1")
+    master_port = table.integer("master_port", None, minimum=1024, maximum=65_535)
+    if model == "open" and rate is None and not rates:
+        raise table.error("model", "the open model needs an arrival rate: load.rate (requests/s) or [load.rates]")
+    for key, given in (("rate", rate is not None), ("rates", bool(rates)), ("ramp_s", table.has("ramp_s")),
+                       ("max_concurrency", table.has("max_concurrency"))):
+        if given and model != "open":
+            raise table.error(key, 'applies to the open model only: set load.model = "open"')
+    tasks = _task_names(locustfile)
+    for name in rates:
+        if name not in tasks:
+            raise table.error(f"rates.{name}", f"no task {name!r} in {locustfile.name}{did_you_mean(name, tasks)}")
+    if remote_workers and bind in ("127.0.0.1", "localhost", "::1"):
+        raise table.error("remote_workers", "remote workers cannot reach a master bound to loopback: set "
+                          "load.master_bind_host to the address they connect to (an explicit opt-in)")
+    if (remote_workers or table.has("master_port")) and not (workers or remote_workers):
+        raise table.error("master_port", "applies to Locust's distributed mode only: set load.workers")
+    return LoadOptions(model=model, rate=rate, rates=rates, ramp_s=ramp_s, max_concurrency=max_concurrency,
+                       workers=workers, remote_workers=remote_workers, master_bind_host=bind, master_port=master_port)
+
+
+def _task_names(locustfile: Path) -> list[str]:
+    """Names of the methods and functions a locustfile defines (its tasks among them)."""
+    tree = ast.parse(locustfile.read_bytes().decode("utf-8"), str(locustfile))
+    return sorted({node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)})
 
 
 def _check_locustfile(table: Table, path: Path) -> None:

@@ -63,6 +63,44 @@ def drift_phases(timeline: list[tuple[str, list[str]]]) -> tuple[str | None, lis
                        if name.startswith("post_") or all(action == "soak" for action in actions)]
 
 
+LOAD_MODELS = ("closed", "open")
+DEFAULT_MAX_CONCURRENCY = 1000
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """[load] beyond users: the workload model, and Locust's distributed mode.
+
+    model "closed": `users` loop as fast as the service answers. "open": arrivals at `rate`/s in total (any task,
+    by weight) and/or `rates` (task name -> /s), reached after a linear `ramp_s`; at most `max_concurrency`
+    arrivals in flight, later ones dropped and counted. `workers` > 0: a Locust master and that many local
+    workers (the rate split between them); `remote_workers` more are expected from other machines, which needs
+    the master bound to `master_bind_host` (loopback, 127.0.0.1, unless the plan says otherwise)."""
+
+    model: str = "closed"
+    rate: float | None = None
+    rates: dict[str, float] = field(default_factory=dict)
+    ramp_s: float = 0.0
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY
+    workers: int = 0
+    remote_workers: int = 0
+    master_bind_host: str = "127.0.0.1"
+    master_port: int | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.model == "open"
+
+    @property
+    def processes(self) -> int:
+        """Locust processes that run users: the workers, or the one process."""
+        return max(1, self.workers + self.remote_workers)
+
+    @property
+    def total_rate(self) -> float:
+        return (self.rate or 0.0) + sum(self.rates.values())
+
+
 @dataclass(frozen=True)
 class RunnerOptions:
     """How SQL migrations run: lock_timeout / statement_timeout of the migration session, retries on lock
@@ -284,6 +322,7 @@ class Plan:
     swap: str = "restart"  # one of SWAP_STRATEGIES
     load_profile: Path | None = None  # load.profile: the production profile the load follows (harness/profile)
     load_profile_values: dict[str, Any] = field(default_factory=dict)  # load.profile_values, as in the plan
+    load_options: LoadOptions = field(default_factory=LoadOptions)  # [load] model, rate(s), workers
 
     @property
     def dir(self) -> Path:

@@ -331,6 +331,28 @@ class LoadSettings:
     spawn_rate: float
     lock_sample_interval_ms: float
     seed_rows: int
+    model: str = "closed"  # closed (users loop) or open (arrivals at a rate)
+    rate: float | None = None  # open: arrivals/s in total, any task
+    rates: dict[str, float] = field(default_factory=dict)  # open: arrivals/s per task
+    ramp_s: float = 0.0
+    max_concurrency: int | None = None  # open: arrivals in flight at most (later ones dropped)
+    workers: int = 0  # Locust workers (0: one Locust process)
+    remote_workers: int = 0
+
+
+@dataclass
+class PhaseArrivals:
+    """One phase's arrivals by intended start: meant, sent, answered, dropped (the open model's accounting)."""
+
+    phase: str
+    model: str
+    intended: int  # arrivals meant to start in the phase: sent + dropped
+    sent: int  # requests that went out (recorded)
+    completed: int  # of those, answered with an HTTP status
+    dropped: int  # arrivals not sent: every slot was busy (max_concurrency)
+    late: int  # sent more than late_tolerance_ms after their intended start (their latency counts from it)
+    late_tolerance_ms: float
+    max_delay_ms: float | None  # the longest a request waited to be sent after its intended start
 
 
 @dataclass
@@ -484,6 +506,7 @@ class Summary:
     default_gates: bool = False  # the plan had no [[gates]]: the default set was judged (docs/gates.md)
     profile_mix: ProfileMix | None = None  # the load followed load.profile: its mix against the profile's
     drift: list[DriftRow] = field(default_factory=list)  # soak-only phases vs the baseline, per endpoint
+    arrivals: list[PhaseArrivals] = field(default_factory=list)  # per phase: intended, sent, completed, dropped
 
 
 def to_json(summary: Summary) -> dict[str, Any]:

@@ -48,6 +48,7 @@ def render_markdown(s: Summary) -> str:
           _num(p.rps) if p.requests else "-", p.errors,
           f"{p.error_rate:.2%}" if p.requests else "-", _num(p.p50_ms), _num(p.p95_ms), _num(p.p99_ms),
           _num(p.max_ms)] for p in s.phases])]
+    out += _arrivals(s)
     if s.actions:
         out += ["", "Timeline: " + "; ".join(
             f"{a.phase}: {a.name}" + ("" if a.status == "ok" else f" **{a.status}**")
@@ -252,6 +253,23 @@ def _gist(s: Summary, title: str) -> str:
              "Drift": f"{sum(1 for r in s.drift if r.shifted)} shifted of {_count(len(s.drift), 'row')}",
              "Traffic mix": "the load's mix against the profile"}
     return next((gist for name, gist in gists.items() if title.startswith(name)), "details")
+
+
+def _arrivals(s: Summary) -> list[str]:
+    """Which load model ran; for the open model, arrivals meant, sent, answered and dropped per phase."""
+    load = s.load
+    workers = f" on {load.workers + load.remote_workers} Locust workers" if load.workers + load.remote_workers else ""
+    if load.model != "open":
+        return ["", f"Load: closed model, {load.users} users{workers}."] if workers else []
+    rates = ([f"{_num(load.rate)}/s" ] if load.rate else []) + [f"{name} {_num(r)}/s" for name, r in load.rates.items()]
+    tolerance = _num(s.arrivals[0].late_tolerance_ms) if s.arrivals else "-"
+    return ["", f"Load: open model, {', '.join(rates)}{workers}"
+            + (f", ramp {_num(load.ramp_s)} s" if load.ramp_s else "")
+            + f", at most {load.max_concurrency} in flight; latency counts from each request's intended start. "
+            f"Late: sent more than {tolerance} ms after it.", "", _table(
+                ["phase", "intended", "sent", "completed", "dropped", "late", "max delay ms"],
+                [[a.phase, a.intended, a.sent, a.completed, a.dropped, a.late, _num(a.max_delay_ms)]
+                 for a in s.arrivals])]
 
 
 def _result(statement: StatementFigures) -> str:

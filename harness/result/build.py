@@ -39,6 +39,7 @@ from harness.records.summary import (
     WaitFigures,
 )
 from harness.result import analysis, causes
+from harness.result.arrivals import arrival_table
 from harness.result.drift import drift_table
 from harness.result.frames import Frames, load_frames
 from harness.result.lint_check import check_statements
@@ -156,8 +157,7 @@ def build_summary(plan: Plan, run: RunDir) -> tuple[Summary, Frames]:
         invalid_indexes=facts.invalid_indexes,
         contention=contention,
         timings=facts.timings,
-        load=LoadSettings(users=plan.users, spawn_rate=plan.spawn_rate,
-                          lock_sample_interval_ms=plan.lock_sample_interval_ms, seed_rows=plan.seed_rows),
+        load=load_settings(plan),
         observer_errors=facts.observer_errors[:10],
         artifacts={},
         gates=[],
@@ -193,8 +193,19 @@ def build_summary(plan: Plan, run: RunDir) -> tuple[Summary, Frames]:
         reached_stage=facts.stage,
         profile_mix=profile_mix(run, frames.requests),
         drift=drift_table(frames.requests, [(p.name, [a.name for a in p.actions]) for p in plan.timeline]),
+        arrivals=arrival_table(frames, plan.load_options.model),
     )
     return summary, frames
+
+
+def load_settings(plan: Plan) -> LoadSettings:
+    """The load settings of the plan (the closed model's users, or the open model's rates), and its workers."""
+    options = plan.load_options
+    return LoadSettings(users=plan.users, spawn_rate=plan.spawn_rate,
+                        lock_sample_interval_ms=plan.lock_sample_interval_ms, seed_rows=plan.seed_rows,
+                        model=options.model, rate=options.rate, rates=dict(options.rates), ramp_s=options.ramp_s,
+                        max_concurrency=options.max_concurrency if options.open else None,
+                        workers=options.workers, remote_workers=options.remote_workers)
 
 
 def blame(frames: Frames, swaps: list[SwapFigures]) -> tuple[list[CauseFigures], list[WaitFigures]]:

@@ -13,6 +13,7 @@ import pandas as pd
 from harness.core.postgres import MIGRATION_APPLICATION
 from harness.core.streams import read_json_lines, whole_csv_records
 from harness.core.tools import is_chatter
+from harness.load.contract import DROPPED_COLUMNS, dropped_streams, request_streams
 from harness.observe.migration_backends import REWRITES_STREAM, statements_from_samples
 from harness.observe.server_log import server_errors
 from harness.observe.statement_log import logged_statements
@@ -21,7 +22,7 @@ from harness.result.server_errors import correlate
 from harness.rundir import RUN_LOG, RunDir
 
 REQUEST_COLUMNS = ["start", "phase", "name", "method", "status", "latency_ms", "bytes", "error", "sqlstate", "worker",
-                   "served_by", "in_check", "sqlstate_source", "cause", "cause_step"]
+                   "served_by", "in_check", "sqlstate_source", "cause", "cause_step", "intended"]
 CHECKS_STREAM = "checks.jsonl"  # the rollback check's windows (verify.rollback writes it)
 LOCK_COLUMNS = ["sampled_at", "phase", "pid", "state", "wait_event_type", "wait_event", "mode", "locktype",
                 "relation", "waiting_s", "blocked_by", "root_blocker", "chain_depth", "application_name", "query",
@@ -42,6 +43,7 @@ class Frames:
     statements: pd.DataFrame
     phases: pd.DataFrame
     health: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=HEALTH_COLUMNS))
+    dropped: pd.DataFrame = field(default_factory=lambda: dropped_frame([]))  # open-model arrivals not sent
 
     def write_parquet(self, directory: Path) -> dict[str, str]:
         """Write each frame as <name>.parquet (whole or not at all); returns the artifact names."""
@@ -58,7 +60,7 @@ class Frames:
 def load_frames(run: RunDir) -> Frames:
     """Read every stream of `run` (whatever was recorded, even if the run was cut short)."""
     phases = phase_frame(run.stream("phases.jsonl"))
-    requests = request_frame(run.stream("requests.csv"))
+    requests = request_frames(request_streams(run.stream("requests.csv").parent) or [run.stream("requests.csv")])
     requests.insert(1, "phase", tag_phases(requests["start"], phases))
     requests["in_check"] = in_windows(requests["start"], read_json_lines(run.stream(CHECKS_STREAM)))
     requests = correlate(requests, server_errors(run.log("postgres.log")))
@@ -80,7 +82,9 @@ def load_frames(run: RunDir) -> Frames:
     health["at"] = health["at"].astype("float64")
     health["ok"] = health["ok"].astype("bool")
     health.insert(1, "phase", tag_phases(health["at"], phases))
-    return Frames(requests[REQUEST_COLUMNS], _typed_locks(locks), statements, phases, health)
+    dropped = dropped_frame(dropped_streams(run.stream("requests.csv").parent))
+    dropped.insert(1, "phase", tag_phases(dropped["intended"], phases))
+    return Frames(requests[REQUEST_COLUMNS], _typed_locks(locks), statements, phases, health, dropped)
 
 
 def traced_command_statements(steps: list[dict], samples: list[dict], logged: list[dict],
@@ -184,18 +188,40 @@ def phase_frame(path: Path) -> pd.DataFrame:
     return frame
 
 
+def request_frames(paths: list[Path]) -> pd.DataFrame:
+    """Requests of every stream (one per Locust process that ran users), in start order."""
+    frames = [request_frame(path) for path in paths]
+    if len(frames) == 1:
+        return frames[0]
+    return pd.concat(frames, ignore_index=True).sort_values("start", kind="stable").reset_index(drop=True)
+
+
+def dropped_frame(paths: list[Path]) -> pd.DataFrame:
+    """Open-model arrivals that found every slot busy and were not sent (harness.load.open_model)."""
+    parts = [pd.read_csv(path, on_bad_lines="skip", keep_default_na=False, dtype={"task": str, "reason": str})
+             for path in paths if path.stat().st_size > 0]
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=DROPPED_COLUMNS)
+    frame["intended"] = pd.to_numeric(frame["intended"], errors="coerce").astype("float64")
+    frame["worker"] = pd.to_numeric(frame["worker"], errors="coerce").fillna(0).astype("int64")
+    return frame.dropna(subset=["intended"]).sort_values("intended", kind="stable").reset_index(drop=True)[
+        DROPPED_COLUMNS]
+
+
 def request_frame(path: Path) -> pd.DataFrame:
     """Requests as recorded by the Locust plugin; a torn last line is dropped."""
     if not path.exists() or path.stat().st_size == 0:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in (
             ("start", "float64"), ("name", "str"), ("method", "str"), ("status", "int64"), ("latency_ms", "float64"),
             ("bytes", "int64"), ("error", "object"), ("sqlstate", "object"), ("worker", "int64"),
-            ("served_by", "str"))})
+            ("served_by", "str"), ("intended", "float64"))})
     frame = _read_requests(path)
     if "served_by" not in frame.columns:  # recorded before requests said who served them
         frame["served_by"] = ""
     frame["start"] = pd.to_numeric(frame["start"], errors="coerce")
     frame = frame.dropna(subset=["start"])
+    # recorded before requests had an intended start (the closed model's intended start is the start itself)
+    intended = pd.to_numeric(frame["intended"], errors="coerce") if "intended" in frame.columns else frame["start"]
+    frame["intended"] = intended.fillna(frame["start"]).astype("float64")
     for column in ("status", "bytes", "worker"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").fillna(0).astype("int64")
     frame["latency_ms"] = pd.to_numeric(frame["latency_ms"], errors="coerce").astype("float64")

@@ -206,7 +206,7 @@ def _run(plan: Plan, phases: list[PlannedPhase], kind: str, run: RunDir, log: Ru
     load.start(load_url)
     load.wait_for_traffic()
     watcher.sleep(load.ramp_seconds())
-    say(f"load running: {plan.users} users against {load_url}")
+    say(f"load running: {load.describe()} against {load_url}")
 
     _stage(log, "timeline")
     phase_stream = JsonLines(run.stream(clock.STREAM))
