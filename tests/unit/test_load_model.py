@@ -125,3 +125,21 @@ def test_bad_load_keys_name_the_key(overrides: dict, key: str, problem: str) -> 
     with pytest.raises(PlanError) as caught:
         load_plan(SHOP, overrides)
     assert key in str(caught.value) and problem in str(caught.value), str(caught.value)
+
+
+def test_summary_md_says_which_model_ran_and_its_arrivals() -> None:
+    from harness.records.summary import LoadSettings, PhaseArrivals
+    from harness.report.markdown import render_markdown
+
+    from .builders import summary
+
+    closed = render_markdown(summary())
+    assert "open model" not in closed and "Load:" not in closed
+    workers = LoadSettings(users=40, spawn_rate=20.0, lock_sample_interval_ms=50.0, seed_rows=1000, workers=2)
+    assert "Load: closed model, 40 users on 2 Locust workers." in render_markdown(summary(load=workers))
+    open_load = LoadSettings(users=40, spawn_rate=20.0, lock_sample_interval_ms=50.0, seed_rows=1000, model="open",
+                             rate=200.0, max_concurrency=1000)
+    arrivals = [PhaseArrivals("upgrade", "open", 8580, 8115, 7785, 465, 495, 20.0, 698.75)]
+    markdown = render_markdown(summary(load=open_load, arrivals=arrivals))
+    assert "Load: open model, 200/s, at most 1000 in flight" in markdown
+    assert "| upgrade | 8580 | 8115 | 7785 | 465 | 495 | 698.8 |" in markdown
