@@ -68,6 +68,9 @@ def preflight(plan: Plan, kind: str | None = None) -> Preflight:
     result.lines.append(f"service swap: {plan.swap}"
                         + (" (a loopback proxy keeps the URL; the new version starts beside the old one)"
                            if plan.swap == "blue_green" else " (stop, then start)"))
+    for dependency in plan.dependencies:
+        result.lines.append(f"dependency: {dependency.name}, a loopback stub whose URL the service gets in "
+                            f"{dependency.env}")
     for template in [*plan.service_env.values(), *plan.load_env.values()]:
         for name in unknown_braces(template):
             result.notes.append(f"{{{name}}} is no placeholder: left as written")
@@ -105,6 +108,10 @@ def _docker(plan: Plan, result: Preflight) -> None:
     import docker.errors
     from docker.client import DockerClient
 
+    from harness.environments.docker import dependencies_unsupported
+
+    if (reason := dependencies_unsupported(plan)) is not None:
+        result.problems.append(plan.error("dependencies", reason))
     client = DockerClient.from_env(timeout=10)
     try:
         images = [("environment.postgres_image", plan.postgres_image)]

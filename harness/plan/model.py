@@ -23,7 +23,9 @@ REQUEST_METRICS = ("failed_requests", "held_up_requests")
 WAIT_METRICS = ("request_lock_wait_max_ms", "request_lock_wait_total_ms", "migration_lock_wait_max_ms",
                 "migration_lock_wait_total_ms")
 STEP_METRICS = ("migration_retries",)  # failed lock_timeout attempts that a retry then got through
-METRICS = PHASE_METRICS + REQUEST_METRICS + RUN_METRICS + WAIT_METRICS + STEP_METRICS
+# The service's calls to a [[dependencies]] stub: retries / upstream requests (one gate may name the dependency).
+DEPENDENCY_METRICS = ("retry_rate",)
+METRICS = PHASE_METRICS + REQUEST_METRICS + RUN_METRICS + WAIT_METRICS + STEP_METRICS + DEPENDENCY_METRICS
 # What a request or a lock wait is blamed on: a migration statement's window, a service swap's window
 # (stopped to healthy), or neither (the service itself).
 CAUSES = ("statements", "swap", "service")
@@ -174,10 +176,12 @@ class Gate:
     max: float | None
     min: float | None
     cause: str | None = None  # one of CAUSES: only what happened in that cause's windows counts
+    dependency: str | None = None  # DEPENDENCY_METRICS: only the calls to this [[dependencies]] stub count
 
     @property
     def name(self) -> str:
-        where = ",".join(x for x in (self.phase, self.endpoint, self.cause and f"cause={self.cause}") if x)
+        where = ",".join(x for x in (self.phase, self.endpoint, self.cause and f"cause={self.cause}",
+                                     self.dependency and f"dependency={self.dependency}") if x)
         bound = f"<= {self.max:g}" if self.max is not None else f">= {self.min:g}"
         return f"{self.metric}{f'[{where}]' if where else ''} {bound}"
 
@@ -198,6 +202,33 @@ class Contention:
     def target(self) -> str:
         """What it contends on, for people: the table, else its query."""
         return self.table or f"query {' '.join((self.query or '').split())[:60]}"
+
+
+@dataclass(frozen=True)
+class StubSettings:
+    """How a dependency stub answers: after `latency_ms`; with `status` for a share `error_rate` of the calls
+    (each call on its own, or, with `error_burst_ms`, whole windows of that length: a brownout); not at all
+    (the connection closed) during an `outage`."""
+
+    latency_ms: float = 0.0
+    error_rate: float = 0.0
+    status: int = 503
+    error_burst_ms: float = 0.0
+    outage: bool = False
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """A [[dependencies]] entry: a third-party API the service calls, replaced in the rehearsal by a loopback stub
+    whose base URL the service finds in the environment variable `env`. The stub reads the upstream request a call
+    belongs to from `correlation_header` and its attempt number from `attempt_header` (docs/timeline.md)."""
+
+    name: str
+    env: str
+    settings: StubSettings = field(default_factory=StubSettings)
+    correlation_header: str = "Idempotency-Key"
+    attempt_header: str = "X-Attempt"
+    key: str = "dependencies"  # where the plan says it
 
 
 @dataclass(frozen=True)
@@ -264,6 +295,7 @@ class Plan:
     postgres_version: int | None = None  # the server's major version (production's); None: whatever is found
     extensions: list[str] = field(default_factory=list)  # contrib / extensions the server must offer
     swap: str = "restart"  # one of SWAP_STRATEGIES
+    dependencies: tuple[Dependency, ...] = ()  # [[dependencies]]: third-party APIs stubbed on loopback
 
     @property
     def dir(self) -> Path:

@@ -39,6 +39,7 @@ from harness.records.summary import (
     WaitFigures,
 )
 from harness.result import analysis, causes
+from harness.result.dependencies import dependency_figures
 from harness.result.frames import Frames, load_frames
 from harness.result.lint_check import check_statements
 from harness.result.lock_order import lock_order_risks
@@ -134,6 +135,7 @@ def build_summary(plan: Plan, run: RunDir) -> tuple[Summary, Frames]:
     for swap in facts.swaps:
         swap.failed_requests = analysis.swap_failures(frames, swap)
     by_cause, waits = blame(frames, facts.swaps)
+    dependencies, dependency_settings = dependency_figures(run, frames.phases)
     summary = Summary(
         scenario=plan.scenario, from_version=plan.from_version, to_version=plan.to_version,
         environment=facts.environment, verdict="fail", exit_code=1,
@@ -189,6 +191,8 @@ def build_summary(plan: Plan, run: RunDir) -> tuple[Summary, Frames]:
         outage_s=sum(o.seconds for o in outages),
         outages=outages,
         reached_stage=facts.stage,
+        dependencies=dependencies,
+        dependency_settings=dependency_settings,
     )
     return summary, frames
 
