@@ -527,9 +527,6 @@ def _gate_dependency(spec: Table, metric: str, dependencies: tuple[Dependency, .
     if dependency is not None and dependency not in names:
         raise spec.error("dependency", f"no dependency {dependency!r} in [[dependencies]]"
                          f"{did_you_mean(dependency, names)}")
-    if metric in DEPENDENCY_METRICS and (spec.has("endpoint") or spec.has("cause")):
-        raise spec.error("endpoint" if spec.has("endpoint") else "cause",
-                         f"{metric} is measured per dependency and phase, not per endpoint or cause")
     return dependency
 
 
