@@ -99,8 +99,11 @@ def _local_postgres(plan: Plan, result: Preflight) -> None:
 
 def _docker(plan: Plan, result: Preflight) -> None:
     """Images present locally, and the PostgreSQL image's major version and extensions (from its labels)."""
+    from harness.environments.docker import dependencies_unsupported
     from harness.environments.docker_engine import ENGINE_ERRORS, docker_engine_error
 
+    if (reason := dependencies_unsupported(plan)) is not None:
+        result.problems.append(plan.error("dependencies", reason))
     error = docker_engine_error()
     if error is not None:
         result.problems.append(PlanError(plan.path, "environment.kind", f"docker: {error}"))
@@ -108,10 +111,6 @@ def _docker(plan: Plan, result: Preflight) -> None:
     import docker.errors
     from docker.client import DockerClient
 
-    from harness.environments.docker import dependencies_unsupported
-
-    if (reason := dependencies_unsupported(plan)) is not None:
-        result.problems.append(plan.error("dependencies", reason))
     client = DockerClient.from_env(timeout=10)
     try:
         images = [("environment.postgres_image", plan.postgres_image)]
