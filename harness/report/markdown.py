@@ -173,6 +173,7 @@ def render_markdown(s: Summary) -> str:
                                if d.column_examples.get(column) else "")
                             for column, n in sorted(d.changed_columns.items(), key=lambda item: -item[1]))]
     out += _drift(s)
+    out += _dependencies(s)
     out += ["", "## Endpoints", "", _table(
         ["phase", "endpoint", "requests", "errors", "p50 ms", "p95 ms", "p99 ms"],
         [[e.phase, e.name, e.requests, e.errors, _num(e.p50_ms), _num(e.p95_ms), _num(e.p99_ms)]
@@ -251,7 +252,8 @@ def _gist(s: Summary, title: str) -> str:
              "Packages": _count(len(s.packages), "package"),
              "Requests by cause": "per phase: statements, swap, service",
              "Drift": f"{sum(1 for r in s.drift if r.shifted)} shifted of {_count(len(s.drift), 'row')}",
-             "Traffic mix": "the load's mix against the profile"}
+             "Traffic mix": "the load's mix against the profile",
+             "Dependencies": _count(len(s.dependencies), "row") + " of calls to the stubs"}
     return next((gist for name, gist in gists.items() if title.startswith(name)), "details")
 
 
@@ -421,6 +423,36 @@ def _packages(s: Summary) -> list[str]:
             [c.release, c.phase, c.name, c.kind, f"`{c.action}`", f"`{c.check}` saw {c.observed}",
              "ok" if c.status == "ok" else f"**FAILED**: {c.message}"] for c in s.cleanup])]
     return out
+
+
+def _dependencies(s: Summary) -> list[str]:
+    """The service's calls to its dependency stubs: retries and backoffs per phase and calling version, and how
+    each stub was made to answer."""
+    if not (s.dependencies or s.dependency_settings):
+        return []
+    out = ["", "## Dependencies", "", "Calls the service made to the stubs of its third-party APIs, by the version "
+           "that made them (a retry repeats an upstream request's correlation id; a backoff is the gap from an "
+           "attempt's answer to the next attempt):", "", _table(
+               ["dependency", "phase", "version", "calls", "upstream requests", "retries", "retry rate", "failed calls",
+                "gave up", "max attempts", "backoff p50 ms", "backoff p95 ms"],
+               [[d.dependency, d.phase, d.served_by, d.calls, d.upstream_requests, d.retries,
+                 "-" if d.retry_rate is None else f"{d.retry_rate:.3f}", d.failed_calls, d.gave_up, d.max_attempts,
+                 _num(d.backoff_p50_ms), _num(d.backoff_p95_ms)] for d in s.dependencies])]
+    if not s.dependencies:
+        out += ["", "The service made no call to them."]
+    if s.dependency_settings:
+        out += ["", "How the stubs answered:", "", _table(["at", "phase", "dependency", "answers", "set by"], [
+            [_clock(c.at), c.phase or "-", c.dependency, _stub_answers(c.outage, c.latency_ms, c.error_rate, c.status,
+                                                                       c.error_burst_ms),
+             c.source + (f" (until {_clock(c.until)})" if c.until else "")] for c in s.dependency_settings])]
+    return out
+
+
+def _stub_answers(outage: bool, latency_ms: float, error_rate: float, status: int, burst_ms: float) -> str:
+    if outage:
+        return "outage: no answer"
+    errors = f"{error_rate:.0%} {status}" + (f" in {burst_ms:g} ms bursts" if burst_ms and error_rate else "")
+    return f"after {latency_ms:g} ms; errors {errors}"
 
 
 def _clock(epoch: float) -> str:
