@@ -13,6 +13,8 @@ are kept apart, and their union is "held up".
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
@@ -25,6 +27,10 @@ from harness.records.summary import (
     SwapFigures,
     WaitFigures,
 )
+from harness.result import groups
+
+if TYPE_CHECKING:
+    from harness.result.analysis import RequestArrays
 
 HELD_UP_RULE = HeldUpRule(margin_ms=HELD_UP_MARGIN_MS, factor=HELD_UP_FACTOR)
 CONTAIN_TOLERANCE_S = 0.05  # client and server clocks are the same host's; the sampler is coarser than this
@@ -68,17 +74,23 @@ def request_spans(requests: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 
 def request_causes(requests: pd.DataFrame, statements: np.ndarray, swaps: np.ndarray) -> pd.Series:
-    """The cause of each request: swap, statements or service. A failed request keeps the finer cause
-    result.attribution gave it (column `cause`: a SQLSTATE, a blue_green switch, a schema the version serving
-    was not written for), when the frame has one."""
+    """The cause of each request: swap, statements or service (a categorical). A failed request keeps the finer
+    cause result.attribution gave it (column `cause`: a SQLSTATE, a blue_green switch, a schema the version
+    serving was not written for), when the frame has one."""
     starts, ends = request_spans(requests)
-    cause = np.where(overlapping(starts, ends, swaps), "swap",
-                     np.where(overlapping(starts, ends, statements), "statements", "service"))
-    found = pd.Series(cause, index=requests.index, dtype="object")
+    cause = np.where(overlapping(starts, ends, swaps), CAUSES.index("swap"),
+                     np.where(overlapping(starts, ends, statements), CAUSES.index("statements"),
+                              CAUSES.index("service"))).astype("int16")
+    names = list(CAUSES)
     if "cause" in requests.columns:
-        attributed = requests["cause"].notna() & requests["error"].notna()
-        found[attributed] = requests.loc[attributed, "cause"]
-    return found
+        given, values = groups.codes(requests["cause"])
+        for value in values:
+            if value not in names:
+                names.append(value)
+        recode = np.array([names.index(v) for v in values], dtype="int16")
+        attributed = (given >= 0) & requests["error"].notna().to_numpy()
+        cause[attributed] = recode[given[attributed]]
+    return pd.Series(pd.Categorical.from_codes(cause, categories=names), index=requests.index)
 
 
 def whose_wait(application: pd.Series, pid: pd.Series, migration_pids: set[int]) -> pd.Series:
@@ -119,27 +131,79 @@ def waited_on_migration(requests: pd.DataFrame, waits: pd.DataFrame) -> np.ndarr
     """Requests (that did not fail: those are failed requests) whose own time holds a wait of the service's
     backends that the migration was part of."""
     starts, ends = request_spans(requests)
-    held = np.zeros(len(requests), dtype=bool)
+    return holding(starts, ends, waits) & requests["error"].isna().to_numpy()
+
+
+def holding(starts: np.ndarray, ends: np.ndarray, waits: pd.DataFrame) -> np.ndarray:
+    """For each [start, end], whether it holds (within CONTAIN_TOLERANCE_S) a wait of the service's backends
+    that the migration was part of: by binary search over the waits sorted by start (a request holds one iff
+    among the waits that began after it started, the one that ended first ended before it did)."""
     relevant = waits[waits["involved"].astype(bool) & (waits["whose"] == "requests")] if len(waits) else waits
-    for begin, finish in zip(relevant["waitstart"], relevant["waitend"], strict=True):
-        held |= (starts <= begin + CONTAIN_TOLERANCE_S) & (ends >= finish - CONTAIN_TOLERANCE_S)
-    return held & requests["error"].isna().to_numpy()
+    begin = relevant["waitstart"].to_numpy(dtype="float64") + CONTAIN_TOLERANCE_S if len(relevant) else np.empty(0)
+    finish = relevant["waitend"].to_numpy(dtype="float64") - CONTAIN_TOLERANCE_S if len(relevant) else np.empty(0)
+    known = ~np.isnan(begin) & ~np.isnan(finish)
+    begin, finish = begin[known], finish[known]
+    if not len(begin):
+        return np.zeros(len(starts), dtype=bool)
+    order = np.argsort(begin, kind="stable")
+    begin, earliest_end = begin[order], np.minimum.accumulate(finish[order][::-1])[::-1]
+    first = np.searchsorted(begin, starts, side="left")  # the first wait that began at or after the start
+    inside = first < len(begin)
+    held = np.zeros(len(starts), dtype=bool)
+    held[inside] = ends[inside] >= earliest_end[first[inside]]
+    return held
+
+
+class Spans:
+    """Each request's [start, end] (request_spans), indexed by start: the requests in a window are found by
+    binary search, not by a pass over every request (a long rehearsal has millions)."""
+
+    def __init__(self, requests: pd.DataFrame) -> None:
+        self.starts, self.ends = request_spans(requests)
+        ordered = len(self.starts) < 2 or bool((self.starts[1:] >= self.starts[:-1]).all())
+        self.order = None if ordered else np.argsort(self.starts, kind="stable")
+        self.sorted = self.starts if self.order is None else self.starts[self.order]
+        lengths = self.ends - self.starts
+        # any request overlapping [b, e] started after b - longest (a second more: the sums' rounding)
+        self.longest = float(np.nanmax(lengths)) + 1.0 if len(lengths) and not np.isnan(lengths).all() else 1.0
+
+    def _positions(self, low: int, high: int) -> np.ndarray:
+        return np.arange(low, high) if self.order is None else np.sort(self.order[low:high])
+
+    def started(self, begin: float, end: float) -> np.ndarray:
+        """Positions (ascending) of the requests started in [begin, end]."""
+        if np.isnan(begin) or np.isnan(end):
+            return np.zeros(0, dtype="int64")
+        return self._positions(int(np.searchsorted(self.sorted, begin, side="left")),
+                               int(np.searchsorted(self.sorted, end, side="right")))
+
+    def overlapping(self, begin: float, end: float) -> np.ndarray:
+        """Positions (ascending) of the requests whose [start, end] overlaps [begin, end]."""
+        if np.isnan(begin) or np.isnan(end):
+            return np.zeros(0, dtype="int64")
+        found = self._positions(int(np.searchsorted(self.sorted, begin - self.longest, side="left")),
+                                int(np.searchsorted(self.sorted, end, side="right")))
+        return found[self.ends[found] >= begin]
 
 
 def slow_bars(requests: pd.DataFrame, baseline: str) -> pd.Series:
     """Per request, the latency (ms) above which it counts as slow: its endpoint's baseline p99 times the
     factor, and plus the margin, whichever is higher (the whole baseline's p99 for an endpoint it lacks)."""
-    reference = requests[requests["phase"] == baseline]
-    overall = float(np.percentile(reference["latency_ms"], 99)) if len(reference) else 0.0
-    per_endpoint = {name: float(np.percentile(g["latency_ms"], 99)) for name, g in reference.groupby("name")}
-    p99 = requests["name"].map(per_endpoint).fillna(overall).astype("float64")
-    return np.maximum(p99 * HELD_UP_FACTOR, p99 + HELD_UP_MARGIN_MS)
+    latency = requests["latency_ms"].to_numpy(dtype="float64")
+    reference = np.flatnonzero((requests["phase"] == baseline).to_numpy())
+    overall = float(np.percentile(latency[reference], 99)) if len(reference) else 0.0
+    names, values = groups.codes(requests["name"])
+    per_endpoint = np.full(len(values) + 1, overall)  # the last: a request without a name
+    for (code,), found in groups.group_rows([names], reference):
+        per_endpoint[code] = float(np.percentile(latency[found], 99))
+    p99 = per_endpoint[np.where(names < 0, len(values), names)]
+    return pd.Series(np.maximum(p99 * HELD_UP_FACTOR, p99 + HELD_UP_MARGIN_MS), index=requests.index)
 
 
 def slower_than_baseline(requests: pd.DataFrame, baseline: str) -> np.ndarray:
     """Requests that did not fail and took at least their slow bar."""
-    slow = requests["latency_ms"].astype("float64") >= slow_bars(requests, baseline)
-    return (slow & requests["error"].isna()).to_numpy()
+    slow = requests["latency_ms"].to_numpy(dtype="float64") >= slow_bars(requests, baseline).to_numpy()
+    return slow & requests["error"].isna().to_numpy()
 
 
 def covered_seconds(windows: np.ndarray, begin: float, end: float) -> float:
@@ -158,7 +222,15 @@ def cause_table(requests: pd.DataFrame, causes: pd.Series, by_lock: np.ndarray, 
                 phases: pd.DataFrame, statements: np.ndarray, swaps: np.ndarray) -> list[CauseFigures]:
     """Per phase: one row per cause (all, statements, swap, service) over every endpoint, and one per
     endpoint and cause that had requests."""
-    frame = requests.assign(cause=causes, by_lock=by_lock, slow=slow)
+    from harness.result.analysis import RequestArrays  # the one definition of the latency figures (no cycle)
+
+    figures = RequestArrays(requests)
+    figures.cause = None  # a row is one cause already
+    held_up = np.asarray(by_lock, dtype=bool) | np.asarray(slow, dtype=bool)
+    phase_codes, phase_values = groups.codes(requests["phase"])
+    by_phase = {str(phase_values[code]): found for (code,), found in groups.group_rows([phase_codes])}
+    cause_codes, cause_values = groups.codes(causes)
+    name_codes, name_values = groups.codes(requests["name"])
     rows: list[CauseFigures] = []
     for phase in phases.itertuples():
         ended = phase.ended if not np.isnan(phase.ended) else phase.started
@@ -167,24 +239,24 @@ def cause_table(requests: pd.DataFrame, causes: pd.Series, by_lock: np.ndarray, 
         seconds = {ALL: ended - phase.started, "swap": swap_s,
                    "statements": covered_seconds(both, phase.started, ended) - swap_s}
         seconds["service"] = max(0.0, seconds[ALL] - seconds["swap"] - seconds["statements"])
-        in_phase = frame[frame["phase"] == phase.name]
+        in_phase = by_phase.get(str(phase.name), np.zeros(0, dtype="int64"))
         for cause in (ALL, *CAUSES):
-            subset = in_phase if cause == ALL else in_phase[in_phase["cause"] == cause]
-            rows.append(_row(str(phase.name), cause, None, seconds[cause], subset))
-            for endpoint, group in subset.groupby("name", sort=True):
-                rows.append(_row(str(phase.name), cause, str(endpoint), seconds[cause], group))
+            code = cause_values.index(cause) if cause in cause_values else -2
+            subset = in_phase if cause == ALL else in_phase[cause_codes[in_phase] == code]
+            rows.append(_row(str(phase.name), cause, None, seconds[cause], figures, held_up, by_lock, slow, subset))
+            endpoints = [(str(name_values[key]), found) for (key,), found in groups.group_rows([name_codes], subset)]
+            for endpoint, found in sorted(endpoints, key=lambda e: e[0]):
+                rows.append(_row(str(phase.name), cause, endpoint, seconds[cause], figures, held_up, by_lock, slow,
+                                 found))
     return rows
 
 
-def _row(phase: str, cause: str, endpoint: str | None, seconds: float, subset: pd.DataFrame) -> CauseFigures:
-    from harness.result.analysis import latency_stats  # the one definition of the latency figures (no cycle)
-
-    stats = latency_stats(subset, seconds)
-    stats.pop("errors_by_cause", None)  # the row is one cause already
-    by_lock, slow = subset["by_lock"].astype(bool), subset["slow"].astype(bool)
+def _row(phase: str, cause: str, endpoint: str | None, seconds: float, figures: RequestArrays, held_up: np.ndarray,
+         by_lock: np.ndarray, slow: np.ndarray, rows: np.ndarray) -> CauseFigures:
+    stats = figures.stats(rows, seconds)
     return CauseFigures(phase=phase, cause=cause, endpoint=endpoint, seconds=seconds, **stats,
-                        held_up_requests=int((by_lock | slow).sum()), held_up_by_lock=int(by_lock.sum()),
-                        held_up_slow=int(slow.sum()))
+                        held_up_requests=int(held_up[rows].sum()), held_up_by_lock=int(np.asarray(by_lock)[rows].sum()),
+                        held_up_slow=int(np.asarray(slow)[rows].sum()))
 
 
 def wait_table(waits: pd.DataFrame, causes: pd.Series, phase_names: list[str]) -> list[WaitFigures]:

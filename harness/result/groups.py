@@ -1,0 +1,46 @@
+"""Requests grouped by columns in one pass, for frames of millions of rows: integer codes per column (a
+categorical's own, or pandas.factorize's), one stable sort of the combined code, and the rows of each group
+as positions. The figures of a group are computed on its rows alone, never on a filtered copy of the frame."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+def codes(values: pd.Series) -> tuple[np.ndarray, list[Any]]:
+    """Integer codes of a column (-1: missing) and the value of each code."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return values.cat.codes.to_numpy(), list(values.cat.categories)
+    found, uniques = pd.factorize(values, use_na_sentinel=True)
+    return found, list(uniques)
+
+
+def group_rows(keys: list[np.ndarray], rows: np.ndarray | None = None) -> Iterator[tuple[tuple[int, ...], np.ndarray]]:
+    """(the codes of each key, the positions of its rows in frame order) of every group of `rows` (positions;
+    default every row) that has a row, groups in the order of their codes. A row with a missing key (-1) is
+    in no group."""
+    parts = keys if rows is None else [k[rows] for k in keys]
+    if not len(parts[0]):
+        return
+    sizes = [int(p.max()) + 1 for p in parts]
+    small = int(np.prod(sizes, dtype="float64")) < 2**15  # numpy's stable sort of 16-bit integers is a radix sort
+    combined = np.zeros(len(parts[0]), dtype="int16" if small else "int64")
+    missing = None
+    for part, size in zip(parts, sizes, strict=True):
+        combined *= size
+        combined += part
+        if part.min() < 0:
+            missing = part < 0 if missing is None else missing | (part < 0)
+    if missing is not None:
+        combined[missing] = -1
+    order = np.argsort(combined, kind="stable")
+    ordered = combined[order]
+    bounds = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
+    for chunk in np.split(order, bounds):
+        if missing is not None and missing[chunk[0]]:
+            continue
+        yield tuple(int(p[chunk[0]]) for p in parts), chunk if rows is None else rows[chunk]
