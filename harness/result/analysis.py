@@ -48,10 +48,10 @@ class RequestArrays:
         self.failed = requests["error"].notna().to_numpy()
         self.cause = groups.codes(requests["cause"]) if "cause" in requests else None
 
-    def stats(self, rows: np.ndarray, seconds: float | None = None) -> dict[str, Any]:
+    def stats(self, rows: groups.Rows, seconds: float | None = None) -> dict[str, Any]:
         """latency_stats of the requests at `rows`."""
-        count = len(rows)
         failed = self.failed[rows]
+        count = len(failed)
         errors = int(failed.sum()) if count else 0
         stats: dict[str, Any] = {"requests": count, "errors": errors, "error_rate": errors / count if count else 0.0}
         if seconds is not None:
@@ -98,11 +98,11 @@ def phase_table(frames: Frames) -> list[PhaseFigures]:
     by_phase = {str(phase): found for (phase,), found in figures_by(requests, ["phase"])}
     for phase in frames.phases.itertuples():
         of_phase = by_phase.get(str(phase.name), np.zeros(0, dtype="int64"))
-        subset = of_phase[measured[of_phase]]
-        excluded = len(of_phase) - len(subset)
+        subset = groups.select(of_phase, measured)
+        excluded = len(measured[of_phase]) - len(measured[subset])
         if np.isnan(phase.ended):
             probes = frames.health[frames.health["phase"] == phase.name]["at"]
-            recorded = requests["start"].to_numpy()[of_phase[-1:]]
+            recorded = requests["start"].to_numpy()[groups.positions(of_phase)[-1:]]
             ended = float(max([phase.started, *recorded, *probes.tail(1)]))
         else:
             ended = phase.ended
@@ -124,13 +124,21 @@ def _measured(requests: pd.DataFrame) -> pd.DataFrame:
     return requests[measured_mask(requests)]
 
 
-def figures_by(requests: pd.DataFrame, columns: list[str], rows: np.ndarray | None = None,
-               ) -> Iterator[tuple[tuple[Any, ...], np.ndarray]]:
-    """(the values of `columns`, the positions of its rows) of each group of `requests` (of `rows`, when given)
-    that has rows; missing values are in no group."""
-    keys = [groups.codes(requests[c]) for c in columns]
-    for key, found in groups.group_rows([k for k, _ in keys], rows):
-        yield tuple(values[code] for (_, values), code in zip(keys, key, strict=True)), found
+def figures_by(requests: pd.DataFrame, columns: list[str], mask: np.ndarray | None = None,
+               ) -> Iterator[tuple[tuple[Any, ...], groups.Rows]]:
+    """(the values of `columns`, its rows) of each group of `requests` (of the rows where `mask` holds, when
+    given) that has rows; missing values are in no group. Grouped by the first column first: by time-ordered
+    slices when it is the phase of a frame sorted by start."""
+    (first, first_values), *rest = [groups.codes(requests[c]) for c in columns]
+    for code, rows in groups.split(first):
+        if mask is not None:
+            rows = groups.select(rows, mask)
+        if not rest:
+            if len(first[rows]):
+                yield (first_values[code],), rows
+            continue
+        for key, found in groups.group_rows([k for k, _ in rest], rows):
+            yield (first_values[code], *(values[c] for (_, values), c in zip(rest, key, strict=True))), found
 
 
 def endpoint_table(frames: Frames) -> list[EndpointFigures]:
@@ -140,9 +148,9 @@ def endpoint_table(frames: Frames) -> list[EndpointFigures]:
     if requests.empty:
         return []
     arrays = RequestArrays(requests)
-    measured = np.flatnonzero(measured_mask(requests).to_numpy())
     rows = [EndpointFigures(phase=str(phase), name=str(name), **arrays.stats(found))
-            for (phase, name), found in figures_by(requests, ["phase", "name"], measured) if phase in order]
+            for (phase, name), found in figures_by(requests, ["phase", "name"], measured_mask(requests).to_numpy())
+            if phase in order]
     return sorted(rows, key=lambda r: (order[r.phase], r.name))
 
 

@@ -37,6 +37,7 @@ CONTAIN_TOLERANCE_S = 0.05  # client and server clocks are the same host's; the 
 ALL = "all"
 CAUSES = ("statements", "swap", "service")
 WHOSE = ("requests", "migration")
+CHUNK_ROWS = 1_000_000  # rows per step of the passes over every request that need temporaries
 WAIT_COLUMNS = ["pid", "waitstart", "waitend", "waiting_s", "phase", "involved", "whose", "application_name",
                 "relation", "mode"]
 
@@ -70,7 +71,10 @@ def overlapping(starts: np.ndarray, ends: np.ndarray, windows: np.ndarray) -> np
 def request_spans(requests: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Each request's [start, end] in epoch seconds."""
     starts = requests["start"].to_numpy(dtype="float64")
-    return starts, starts + requests["latency_ms"].fillna(0).to_numpy(dtype="float64") / 1000
+    ends = requests["latency_ms"].to_numpy(dtype="float64") / 1000
+    ends[np.isnan(ends)] = 0.0  # no latency recorded: it ended as it started
+    ends += starts
+    return starts, ends
 
 
 def request_causes(requests: pd.DataFrame, statements: np.ndarray, swaps: np.ndarray) -> pd.Series:
@@ -78,9 +82,10 @@ def request_causes(requests: pd.DataFrame, statements: np.ndarray, swaps: np.nda
     cause result.attribution gave it (column `cause`: a SQLSTATE, a blue_green switch, a schema the version
     serving was not written for), when the frame has one."""
     starts, ends = request_spans(requests)
-    cause = np.where(overlapping(starts, ends, swaps), CAUSES.index("swap"),
-                     np.where(overlapping(starts, ends, statements), CAUSES.index("statements"),
-                              CAUSES.index("service"))).astype("int16")
+    cause = np.full(len(starts), CAUSES.index("service"), dtype="int16")
+    cause[overlapping(starts, ends, statements)] = CAUSES.index("statements")
+    cause[overlapping(starts, ends, swaps)] = CAUSES.index("swap")  # a swap outranks a statement
+    del starts, ends
     names = list(CAUSES)
     if "cause" in requests.columns:
         given, values = groups.codes(requests["cause"])
@@ -146,11 +151,12 @@ def holding(starts: np.ndarray, ends: np.ndarray, waits: pd.DataFrame) -> np.nda
     if not len(begin):
         return np.zeros(len(starts), dtype=bool)
     order = np.argsort(begin, kind="stable")
-    begin, earliest_end = begin[order], np.minimum.accumulate(finish[order][::-1])[::-1]
-    first = np.searchsorted(begin, starts, side="left")  # the first wait that began at or after the start
-    inside = first < len(begin)
+    # past the last wait: none began after the start, so none is held (an end is never above infinity)
+    begin, earliest_end = begin[order], np.append(np.minimum.accumulate(finish[order][::-1])[::-1], np.inf)
     held = np.zeros(len(starts), dtype=bool)
-    held[inside] = ends[inside] >= earliest_end[first[inside]]
+    for at in range(0, len(starts), CHUNK_ROWS):  # a chunk at a time: temporaries of a few MB
+        first = np.searchsorted(begin, starts[at:at + CHUNK_ROWS], side="left")  # the first wait begun at/after it
+        held[at:at + CHUNK_ROWS] = ends[at:at + CHUNK_ROWS] >= earliest_end[first]
     return held
 
 
@@ -163,9 +169,10 @@ class Spans:
         ordered = len(self.starts) < 2 or bool((self.starts[1:] >= self.starts[:-1]).all())
         self.order = None if ordered else np.argsort(self.starts, kind="stable")
         self.sorted = self.starts if self.order is None else self.starts[self.order]
-        lengths = self.ends - self.starts
+        longest = max((np.nanmax(self.ends[at:at + CHUNK_ROWS] - self.starts[at:at + CHUNK_ROWS], initial=0.0)
+                       for at in range(0, len(self.starts), CHUNK_ROWS)), default=0.0)
         # any request overlapping [b, e] started after b - longest (a second more: the sums' rounding)
-        self.longest = float(np.nanmax(lengths)) + 1.0 if len(lengths) and not np.isnan(lengths).all() else 1.0
+        self.longest = float(longest) + 1.0
 
     def _positions(self, low: int, high: int) -> np.ndarray:
         return np.arange(low, high) if self.order is None else np.sort(self.order[low:high])
@@ -186,23 +193,36 @@ class Spans:
         return found[self.ends[found] >= begin]
 
 
-def slow_bars(requests: pd.DataFrame, baseline: str) -> pd.Series:
-    """Per request, the latency (ms) above which it counts as slow: its endpoint's baseline p99 times the
-    factor, and plus the margin, whichever is higher (the whole baseline's p99 for an endpoint it lacks)."""
+def _endpoint_bars(requests: pd.DataFrame, baseline: str) -> tuple[np.ndarray, np.ndarray]:
+    """The slow bar of each endpoint (by code; the last: the whole baseline's), and each request's code."""
     latency = requests["latency_ms"].to_numpy(dtype="float64")
-    reference = np.flatnonzero((requests["phase"] == baseline).to_numpy())
-    overall = float(np.percentile(latency[reference], 99)) if len(reference) else 0.0
+    phases, phase_values = groups.codes(requests["phase"])
+    reference: groups.Rows = next((rows for code, rows in groups.split(phases) if phase_values[code] == baseline),
+                                  np.zeros(0, dtype="int64"))
+    overall = float(np.percentile(latency[reference], 99)) if len(latency[reference]) else 0.0
     names, values = groups.codes(requests["name"])
     per_endpoint = np.full(len(values) + 1, overall)  # the last: a request without a name
     for (code,), found in groups.group_rows([names], reference):
-        per_endpoint[code] = float(np.percentile(latency[found], 99))
-    p99 = per_endpoint[np.where(names < 0, len(values), names)]
-    return pd.Series(np.maximum(p99 * HELD_UP_FACTOR, p99 + HELD_UP_MARGIN_MS), index=requests.index)
+        p99 = float(np.percentile(latency[found], 99))
+        per_endpoint[code] = overall if np.isnan(p99) else p99  # as a missing p99 is: the whole baseline's
+    bars = np.maximum(per_endpoint * HELD_UP_FACTOR, per_endpoint + HELD_UP_MARGIN_MS)  # per endpoint, then per row
+    return bars, names
+
+
+def slow_bars(requests: pd.DataFrame, baseline: str) -> pd.Series:
+    """Per request, the latency (ms) above which it counts as slow: its endpoint's baseline p99 times the
+    factor, and plus the margin, whichever is higher (the whole baseline's p99 for an endpoint it lacks)."""
+    bars, names = _endpoint_bars(requests, baseline)
+    return pd.Series(bars[names], index=requests.index)  # code -1 (no name): the last bar, the whole baseline's
 
 
 def slower_than_baseline(requests: pd.DataFrame, baseline: str) -> np.ndarray:
     """Requests that did not fail and took at least their slow bar."""
-    slow = requests["latency_ms"].to_numpy(dtype="float64") >= slow_bars(requests, baseline).to_numpy()
+    bars, names = _endpoint_bars(requests, baseline)
+    latency = requests["latency_ms"].to_numpy(dtype="float64")
+    slow = np.zeros(len(latency), dtype=bool)
+    for at in range(0, len(latency), CHUNK_ROWS):
+        slow[at:at + CHUNK_ROWS] = latency[at:at + CHUNK_ROWS] >= bars[names[at:at + CHUNK_ROWS]]
     return slow & requests["error"].isna().to_numpy()
 
 
@@ -228,9 +248,12 @@ def cause_table(requests: pd.DataFrame, causes: pd.Series, by_lock: np.ndarray, 
     figures.cause = None  # a row is one cause already
     held_up = np.asarray(by_lock, dtype=bool) | np.asarray(slow, dtype=bool)
     phase_codes, phase_values = groups.codes(requests["phase"])
-    by_phase = {str(phase_values[code]): found for (code,), found in groups.group_rows([phase_codes])}
+    by_phase = {str(phase_values[code]): found for code, found in groups.split(phase_codes)}
     cause_codes, cause_values = groups.codes(causes)
     name_codes, name_values = groups.codes(requests["name"])
+    # endpoints by the rank of their name: each phase's and cause's groups come out in the order of the report
+    names = sorted(str(v) for v in name_values)
+    rank = np.array([names.index(str(v)) for v in name_values] + [-1], dtype="int16")[name_codes]
     rows: list[CauseFigures] = []
     for phase in phases.itertuples():
         ended = phase.ended if not np.isnan(phase.ended) else phase.started
@@ -242,17 +265,16 @@ def cause_table(requests: pd.DataFrame, causes: pd.Series, by_lock: np.ndarray, 
         in_phase = by_phase.get(str(phase.name), np.zeros(0, dtype="int64"))
         for cause in (ALL, *CAUSES):
             code = cause_values.index(cause) if cause in cause_values else -2
-            subset = in_phase if cause == ALL else in_phase[cause_codes[in_phase] == code]
+            subset = in_phase if cause == ALL else groups.select(in_phase, cause_codes == code)
             rows.append(_row(str(phase.name), cause, None, seconds[cause], figures, held_up, by_lock, slow, subset))
-            endpoints = [(str(name_values[key]), found) for (key,), found in groups.group_rows([name_codes], subset)]
-            for endpoint, found in sorted(endpoints, key=lambda e: e[0]):
-                rows.append(_row(str(phase.name), cause, endpoint, seconds[cause], figures, held_up, by_lock, slow,
+            for (key,), found in groups.group_rows([rank], subset):
+                rows.append(_row(str(phase.name), cause, names[key], seconds[cause], figures, held_up, by_lock, slow,
                                  found))
     return rows
 
 
 def _row(phase: str, cause: str, endpoint: str | None, seconds: float, figures: RequestArrays, held_up: np.ndarray,
-         by_lock: np.ndarray, slow: np.ndarray, rows: np.ndarray) -> CauseFigures:
+         by_lock: np.ndarray, slow: np.ndarray, rows: groups.Rows) -> CauseFigures:
     stats = figures.stats(rows, seconds)
     return CauseFigures(phase=phase, cause=cause, endpoint=endpoint, seconds=seconds, **stats,
                         held_up_requests=int(held_up[rows].sum()), held_up_by_lock=int(np.asarray(by_lock)[rows].sum()),

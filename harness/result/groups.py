@@ -19,10 +19,36 @@ def codes(values: pd.Series) -> tuple[np.ndarray, list[Any]]:
     return found, list(uniques)
 
 
-def group_rows(keys: list[np.ndarray], rows: np.ndarray | None = None) -> Iterator[tuple[tuple[int, ...], np.ndarray]]:
-    """(the codes of each key, the positions of its rows in frame order) of every group of `rows` (positions;
-    default every row) that has a row, groups in the order of their codes. A row with a missing key (-1) is
-    in no group."""
+Rows = slice | np.ndarray  # a run of consecutive rows (a slice: no copy), or positions in ascending order
+
+
+def positions(rows: Rows) -> np.ndarray:
+    return np.arange(rows.start, rows.stop) if isinstance(rows, slice) else rows
+
+
+def select(rows: Rows, mask: np.ndarray) -> Rows:
+    """The rows of `rows` where `mask` (one flag per row of the frame) holds."""
+    if isinstance(rows, slice):
+        flags = mask[rows]
+        return rows if flags.all() else np.flatnonzero(flags) + rows.start
+    return rows[mask[rows]]
+
+
+def split(codes: np.ndarray) -> list[tuple[int, Rows]]:
+    """(code, its rows) of each code that has rows, in the order of the codes: slices when the codes never
+    decrease in frame order (a frame sorted by time, its phase column), else positions. Missing (-1): left out."""
+    if not len(codes):
+        return []
+    if bool((codes[1:] >= codes[:-1]).all()):
+        bounds = [0, *(np.flatnonzero(codes[1:] != codes[:-1]) + 1).tolist(), len(codes)]
+        return [(int(codes[a]), slice(a, b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if codes[a] >= 0]
+    return [(key[0], found) for key, found in group_rows([codes])]
+
+
+def group_rows(keys: list[np.ndarray], rows: Rows | None = None) -> Iterator[tuple[tuple[int, ...], np.ndarray]]:
+    """(the codes of each key, the positions of its rows in frame order) of every group of `rows` (default
+    every row) that has a row, groups in the order of their codes. A row with a missing key (-1) is in no
+    group."""
     parts = keys if rows is None else [k[rows] for k in keys]
     if not len(parts[0]):
         return
@@ -43,4 +69,5 @@ def group_rows(keys: list[np.ndarray], rows: np.ndarray | None = None) -> Iterat
     for chunk in np.split(order, bounds):
         if missing is not None and missing[chunk[0]]:
             continue
-        yield tuple(int(p[chunk[0]]) for p in parts), chunk if rows is None else rows[chunk]
+        found = chunk if rows is None else chunk + rows.start if isinstance(rows, slice) else rows[chunk]
+        yield tuple(int(p[chunk[0]]) for p in parts), found

@@ -34,7 +34,7 @@ def version_table(frames: Frames) -> list[VersionFigures]:
     requests = frames.requests
     if "served_by" not in requests.columns:
         return []
-    tagged = np.flatnonzero(measured_mask(requests).to_numpy() & (requests["served_by"].fillna("") != "").to_numpy())
+    tagged = measured_mask(requests).to_numpy() & (requests["served_by"].fillna("") != "").to_numpy()
     order = {name: i for i, name in enumerate(frames.phases["name"])}
     figures = RequestArrays(requests)
     rows = [VersionFigures(phase=str(phase), version=str(version), name=str(name), **figures.stats(found))
@@ -62,16 +62,17 @@ def regressions(plan: Plan, frames: Frames, run: RunDir, revert_phase: str | Non
     requests = frames.requests
     measured = measured_mask(requests).to_numpy()
     failing = requests["error"].notna().to_numpy()
-    by_phase: dict[str, list[tuple[str, np.ndarray]]] = {}
-    for (phase_name, name), rows in figures_by(requests, ["phase", "name"], np.flatnonzero(measured)):
-        by_phase.setdefault(str(phase_name), []).append((str(name), rows))
-    base = {name: (len(rows), int(failing[rows].sum())) for name, rows in by_phase.get(plan.baseline_phase, [])}
+    # (endpoint, requests, errors) per phase
+    by_phase: dict[str, list[tuple[str, int, int]]] = {}
+    for (phase_name, name), rows in figures_by(requests, ["phase", "name"], measured):
+        failed = failing[rows]
+        by_phase.setdefault(str(phase_name), []).append((str(name), len(failed), int(failed.sum())))
+    base = {name: (count, errors) for name, count, errors in by_phase.get(plan.baseline_phase, [])}
     bodies = read_json_lines(run.stream(ERROR_BODIES_STREAM))
     phases = frames.phases.set_index("name")
     found = []
     for phase in after_rollback_phases(plan, revert_phase):
-        for name, rows in sorted(by_phase.get(phase, []), key=lambda g: g[0]):
-            count, errors = len(rows), int(failing[rows].sum())
+        for name, count, errors in sorted(by_phase.get(phase, []), key=lambda g: g[0]):
             base_count, base_errors = base.get(str(name), (0, 0))
             if errors < MIN_ERRORS or errors / count <= (base_errors / base_count if base_count else 0.0):
                 continue
