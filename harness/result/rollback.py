@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import numpy as np
 from scipy.stats import fisher_exact
 
 from harness.core.streams import read_json_lines
