@@ -244,7 +244,8 @@ def request_frame(path: Path | list[Path]) -> pd.DataFrame:
 
 
 Columns = dict[str, Any]  # a column's values: numpy array (numbers), pandas Categorical (text), Series (others)
-READ_BLOCK_BYTES = 16 << 20
+READ_BLOCK_BYTES = 16 << 20  # a range of lines parsed at a time
+PARSE_BLOCK_BYTES = 4 << 20  # the blocks pyarrow parses in parallel within a range
 
 
 def _header(path: Path) -> list[str]:
@@ -315,7 +316,8 @@ def _parse(data: bytes, header: list[str], convert: pacsv.ConvertOptions) -> pa.
 
     for newlines in (False, True):
         skipped.clear()
-        table = pacsv.read_csv(pa.py_buffer(data), read_options=pacsv.ReadOptions(column_names=header),
+        table = pacsv.read_csv(pa.py_buffer(data),
+                               read_options=pacsv.ReadOptions(column_names=header, block_size=PARSE_BLOCK_BYTES),
                                parse_options=pacsv.ParseOptions(invalid_row_handler=skip, newlines_in_values=newlines),
                                convert_options=convert)
         if not skipped or b'"' not in data:
