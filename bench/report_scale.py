@@ -21,6 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from tests.unit.synthetic_run import write_run  # noqa: E402
@@ -43,7 +47,8 @@ if len(sys.argv) > 2:
     pstats.Stats(profile, stream=sys.stderr).sort_stats("cumulative").print_stats(int(sys.argv[2]))
 else:
     write_report(plan, RunDir(run_dir, run_dir.name))
-print(json.dumps({"seconds": time.perf_counter() - began}))
+status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+print(json.dumps({"seconds": time.perf_counter() - began, "hwm_mb": int(status["VmHWM"].split()[0]) / 1024}))
 """
 
 
@@ -80,8 +85,9 @@ def measured(code: Path, run_dir: Path) -> dict[str, float]:
     _, status, usage = os.wait4(pid, 0)
     if status != 0:
         raise SystemExit(f"build with {code} failed (status {status})")
-    return {"seconds": json.loads(out.strip().splitlines()[-1])["seconds"], "wall": time.perf_counter() - wall,
-            "cpu": usage.ru_utime + usage.ru_stime, "peak_mb": usage.ru_maxrss / 1024}
+    found = json.loads(out.strip().splitlines()[-1])
+    return {"seconds": found["seconds"], "wall": time.perf_counter() - wall, "cpu": usage.ru_utime + usage.ru_stime,
+            "peak_mb": usage.ru_maxrss / 1024, "hwm_mb": found["hwm_mb"]}
 
 
 def summary_of(run_dir: Path) -> dict:
@@ -116,29 +122,53 @@ def main() -> int:
                                                capture_output=True, text=True).stdout.strip()
     with tempfile.TemporaryDirectory() as temp:
         before = None if args.after_only else export(before_rev, Path(temp))
-        rows_out = []
+        results = []
         for rows, run_dir in dirs.items():
-            figures = {}
-            summaries = {}
+            figures, summaries = {}, {}
             for label, code in (("before", before), ("after", REPO)):
                 if code is None:
                     continue
                 figures[label] = measured(code, run_dir)
                 summaries[label] = summary_of(run_dir)
-                print(f"{rows:>11,} rows  {label:<6}  {figures[label]['seconds']:6.1f} s  "
-                      f"{figures[label]['cpu']:6.1f} s CPU (whole child)  "
-                      f"{figures[label]['peak_mb']:7.0f} MB peak RSS  "
-                      f"load average {os.getloadavg()[0]:.1f}", flush=True)
+                (run_dir / "requests.parquet").replace(Path(temp) / f"{label}-{rows}.parquet")
+                f = figures[label]
+                print(f"{rows:>11,} rows  {label:<6}  {f['seconds']:6.1f} s  {f['cpu']:6.1f} s CPU (whole child)  "
+                      f"{f['peak_mb']:6.0f} MB peak RSS (VmHWM {f['hwm_mb']:.0f})  load average "
+                      f"{os.getloadavg()[0]:.1f}", flush=True)
             same = None if len(summaries) < 2 else summaries["before"] == summaries["after"]
-            rows_out.append((rows, figures, same))
-    print(f"\nbefore = {before_rev[:12]}, after = this checkout; write_report's time, the child's peak RSS")
-    print("| rows | before s | after s | before peak MB | after peak MB | same summary.json |")
-    print("|---:|---:|---:|---:|---:|:---|")
-    for rows, figures, same in rows_out:
-        b, a = figures.get("before", {}), figures["after"]
-        print(f"| {rows:,} | {b.get('seconds', float('nan')):.1f} | {a['seconds']:.1f} | "
-              f"{b.get('peak_mb', float('nan')):.0f} | {a['peak_mb']:.0f} | {'-' if same is None else same} |")
-    return 0 if all(same in (None, True) for _, _, same in rows_out) else 1
+            same_rows = None if len(summaries) < 2 else same_requests(Path(temp) / f"before-{rows}.parquet",
+                                                                      Path(temp) / f"after-{rows}.parquet")
+            (Path(temp) / f"after-{rows}.parquet").replace(run_dir / "requests.parquet")
+            results.append((rows, figures, same, same_rows))
+    print(f"\nbefore = {before_rev[:12]}, after = this checkout: write_report's wall time, the child's CPU time "
+          "(imports included) and peak RSS (ru_maxrss from os.wait4)")
+    print("| rows | before s | after s | before CPU s | after CPU s | before peak MB | after peak MB "
+          "| same summary.json | same requests.parquet |")
+    print("|---:|---:|---:|---:|---:|---:|---:|:---|:---|")
+    nothing: dict[str, float] = {"seconds": np.nan, "cpu": np.nan, "peak_mb": np.nan}
+    for rows, figures, same, same_rows in results:
+        b, a = figures.get("before", nothing), figures["after"]
+        print(f"| {rows:,} | {b['seconds']:.1f} | {a['seconds']:.1f} | {b['cpu']:.1f} | {a['cpu']:.1f} | "
+              f"{b['peak_mb']:.0f} | {a['peak_mb']:.0f} | {'-' if same is None else same} | "
+              f"{'-' if same_rows is None else same_rows} |")
+    return 0 if all(same in (None, True) and rows in (None, True) for _, _, same, rows in results) else 1
+
+
+def same_requests(before: Path, after: Path) -> bool:
+    """Whether both requests.parquet hold the same rows: column by column, as text or 64-bit numbers (the
+    'after' frame has categoricals and narrower integers where the 'before' one had objects and int64)."""
+    names = pq.read_schema(before).names
+    if names != pq.read_schema(after).names:
+        return False
+    for name in names:
+        columns = [pq.read_table(file, columns=[name]).column(0) for file in (before, after)]
+        kinds = [c.type.value_type if pa.types.is_dictionary(c.type) else c.type for c in columns]
+        common = pa.string() if any(pa.types.is_string(k) or pa.types.is_large_string(k) for k in kinds) \
+            else pa.float64() if any(pa.types.is_floating(k) for k in kinds) else pa.int64()
+        if not columns[0].cast(common).equals(columns[1].cast(common)):
+            print(f"requests.parquet: column {name} differs", flush=True)
+            return False
+    return True
 
 
 if __name__ == "__main__":

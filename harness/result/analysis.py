@@ -57,7 +57,9 @@ class RequestArrays:
         if seconds is not None:
             stats["rps"] = count / seconds if seconds > 0 else 0.0
         latencies = self.latency[rows]
-        found = np.percentile(latencies, list(PERCENTILES.values())) if count else [None] * len(PERCENTILES)
+        # positions gather a copy, which the percentiles may partition in place; a slice is the column itself
+        found = np.percentile(latencies, list(PERCENTILES.values()), overwrite_input=not isinstance(rows, slice)) \
+            if count else [None] * len(PERCENTILES)
         for key, value in zip(PERCENTILES, found, strict=True):
             stats[key] = None if value is None else float(value)
         stats["max_ms"] = float(latencies.max()) if count else None

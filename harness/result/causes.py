@@ -13,6 +13,7 @@ are kept apart, and their union is "held up".
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -81,18 +82,18 @@ def request_causes(requests: pd.DataFrame, statements: np.ndarray, swaps: np.nda
     """The cause of each request: swap, statements or service (a categorical). A failed request keeps the finer
     cause result.attribution gave it (column `cause`: a SQLSTATE, a blue_green switch, a schema the version
     serving was not written for), when the frame has one."""
-    starts, ends = request_spans(requests)
-    cause = np.full(len(starts), CAUSES.index("service"), dtype="int16")
-    cause[overlapping(starts, ends, statements)] = CAUSES.index("statements")
-    cause[overlapping(starts, ends, swaps)] = CAUSES.index("swap")  # a swap outranks a statement
-    del starts, ends
+    cause = np.full(len(requests), CAUSES.index("service"), dtype="int8")
+    for rows, starts, ends in spans_in_chunks(requests):
+        cause[rows][overlapping(starts, ends, statements)] = CAUSES.index("statements")
+        cause[rows][overlapping(starts, ends, swaps)] = CAUSES.index("swap")  # a swap outranks a statement
     names = list(CAUSES)
     if "cause" in requests.columns:
         given, values = groups.codes(requests["cause"])
         for value in values:
             if value not in names:
                 names.append(value)
-        recode = np.array([names.index(v) for v in values], dtype="int16")
+        recode = np.array([names.index(v) for v in values], dtype="int8" if len(names) < 2**7 else "int16")
+        cause = cause.astype(recode.dtype)
         attributed = (given >= 0) & requests["error"].notna().to_numpy()
         cause[attributed] = recode[given[attributed]]
     return pd.Series(pd.Categorical.from_codes(cause, categories=names), index=requests.index)
@@ -135,8 +136,22 @@ def wait_causes(waits: pd.DataFrame, swaps: np.ndarray) -> pd.Series:
 def waited_on_migration(requests: pd.DataFrame, waits: pd.DataFrame) -> np.ndarray:
     """Requests (that did not fail: those are failed requests) whose own time holds a wait of the service's
     backends that the migration was part of."""
-    starts, ends = request_spans(requests)
-    return holding(starts, ends, waits) & requests["error"].isna().to_numpy()
+    held = np.zeros(len(requests), dtype=bool)
+    for rows, starts, ends in spans_in_chunks(requests):
+        held[rows] = holding(starts, ends, waits)
+    return held & requests["error"].isna().to_numpy()
+
+
+def spans_in_chunks(requests: pd.DataFrame) -> Iterator[tuple[slice, np.ndarray, np.ndarray]]:
+    """request_spans a CHUNK_ROWS slice of rows at a time (its temporaries stay a few MB): (rows, starts, ends)."""
+    start = requests["start"].to_numpy(dtype="float64")
+    latency = requests["latency_ms"].to_numpy(dtype="float64")
+    for at in range(0, len(start), CHUNK_ROWS):
+        rows = slice(at, at + CHUNK_ROWS)
+        ends = latency[rows] / 1000
+        ends[np.isnan(ends)] = 0.0  # as request_spans: no latency recorded, it ended as it started
+        ends += start[rows]
+        yield rows, start[rows], ends
 
 
 def holding(starts: np.ndarray, ends: np.ndarray, waits: pd.DataFrame) -> np.ndarray:

@@ -210,9 +210,9 @@ def phase_frame(path: Path) -> pd.DataFrame:
 
 REQUEST_TEXT = ("name", "method", "error", "sqlstate", "served_by")  # few distinct values: categoricals
 REQUEST_INTEGERS = ("status", "bytes", "worker")
-# HTTP statuses and process ids take fewer bytes than int64 (2 and 4 of 8 a row, with millions of rows), when
-# every value fits
-NARROW_INTEGERS = {"status": "int16", "worker": "int32"}
+# HTTP statuses, response sizes and process ids take fewer bytes than int64 (2, 4 and 4 of 8 a row, with millions
+# of rows) when every value of the file fits
+NARROW_INTEGERS = {"status": "int16", "bytes": "int32", "worker": "int32"}
 REQUEST_FLOATS = ("start", "latency_ms")
 REQUEST_FILES = "requests-*.csv"  # streams of their own per load worker, next to requests.csv
 
@@ -240,7 +240,9 @@ def request_frame(path: Path | list[Path]) -> pd.DataFrame:
             parts.append(_arrow_columns(file))
         except (pa.ArrowInvalid, UnicodeDecodeError):  # a value the typed reader cannot parse: read it as text
             parts.append(_text_columns(file))
-    return _request_frame(parts[0] if len(parts) == 1 else _concat(parts))
+    frame = _request_frame(parts[0] if len(parts) == 1 else _concat(parts))
+    pa.default_memory_pool().release_unused()  # what the parser held is free: give it back for the figures
+    return frame
 
 
 Columns = dict[str, Any]  # a column's values: numpy array (numbers), pandas Categorical (text), Series (others)

@@ -30,7 +30,11 @@ def select(rows: Rows, mask: np.ndarray) -> Rows:
     """The rows of `rows` where `mask` (one flag per row of the frame) holds."""
     if isinstance(rows, slice):
         flags = mask[rows]
-        return rows if flags.all() else np.flatnonzero(flags) + rows.start
+        if flags.all():
+            return rows
+        found = np.flatnonzero(flags)
+        found += rows.start
+        return found
     return rows[mask[rows]]
 
 
