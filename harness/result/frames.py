@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -224,8 +225,9 @@ def request_files(run: RunDir) -> list[Path]:
 
 
 def request_frame(path: Path | list[Path]) -> pd.DataFrame:
-    """Requests as recorded by the Locust plugin (one file or several: per worker), sorted by start; a torn
-    last line is dropped. Columns are read by their header's names: ones the harness does not know are kept
+    """Requests as recorded by the Locust plugin (one file or several: per worker), sorted by start. A line
+    with fewer fields than the header (a torn last line) has the missing ones empty, one with more is dropped,
+    one without a start too. Columns are read by their header's names: ones the harness does not know are kept
     as the CSV reader types them, a missing optional one is empty. Text columns are categoricals (a long
     rehearsal has millions of rows and a few dozen distinct endpoints, statuses, errors)."""
     paths = [p for p in ([path] if isinstance(path, Path) else path) if p.exists() and p.stat().st_size]
@@ -285,9 +287,10 @@ def _arrow_columns(path: Path) -> Columns:
             for array in column.chunks:
                 if name in codes:
                     known = values[name]
-                    recode = np.array([known.setdefault(v, len(known)) for v in array.dictionary.to_pylist()],
-                                      dtype="int32")
-                    codes[name][at:at + len(array)] = recode[array.indices.to_numpy(zero_copy_only=False)]
+                    recode = np.array([known.setdefault(v, len(known)) for v in array.dictionary.to_pylist()]
+                                      + [-1], dtype="int32")  # the last: a missing value
+                    indices = pc.fill_null(array.indices, len(array.dictionary))
+                    codes[name][at:at + len(array)] = recode[indices.to_numpy(zero_copy_only=False)]
                 elif name in numbers:  # a null: NaN (floats), 0 (integers)
                     filled = pc.fill_null(array, 0) if name in REQUEST_INTEGERS else array
                     numbers[name][at:at + len(array)] = filled.to_numpy(zero_copy_only=False)
@@ -309,10 +312,12 @@ def _arrow_columns(path: Path) -> Columns:
 
 def _parse(data: bytes, header: list[str], convert: pacsv.ConvertOptions) -> pa.Table:
     """One range of lines. Parsed first as if no quoted value held a line break (the quicker way); when lines
-    had to be skipped, again allowing them (a value broken over two lines is two short lines the first time)."""
-    skipped: list[object] = []
+    had to be skipped, again allowing them (a value broken over two lines is two short lines the first time).
+    A line that still has fewer fields than the header (a torn last line, a recorder that wrote fewer columns)
+    is kept, its missing fields empty, as pandas reads it: the range is read by pandas then."""
+    skipped: list[pacsv.InvalidRow] = []
 
-    def skip(row: object) -> str:
+    def skip(row: pacsv.InvalidRow) -> str:
         skipped.append(row)
         return "skip"
 
@@ -324,7 +329,27 @@ def _parse(data: bytes, header: list[str], convert: pacsv.ConvertOptions) -> pa.
                                convert_options=convert)
         if not skipped or b'"' not in data:
             break
+    if any(row.actual_columns < row.expected_columns for row in skipped):
+        return _padded(data, header, table.schema)
     return table
+
+
+def _padded(data: bytes, header: list[str], schema: pa.Schema) -> pa.Table:
+    """A range read by pandas (a short line's missing fields are missing values; a long line is dropped), as
+    the table pyarrow would have given."""
+    frame = pd.read_csv(io.BytesIO(data), names=header, header=None, on_bad_lines="skip", keep_default_na=False,
+                        dtype=str)
+    arrays = []
+    for field_ in schema:
+        values = frame[field_.name]
+        if field_.name in REQUEST_FLOATS or field_.name in REQUEST_INTEGERS:
+            arrays.append(pa.array(pd.to_numeric(values, errors="coerce").astype("float64"), from_pandas=True)
+                          .cast(field_.type, safe=False))
+        elif field_.name in REQUEST_TEXT:
+            arrays.append(pa.array(values.astype(object), type=pa.string(), from_pandas=True).dictionary_encode())
+        else:
+            arrays.append(pa.array(values.astype(object), type=pa.string(), from_pandas=True).cast(field_.type))
+    return pa.Table.from_arrays(arrays, names=header)
 
 
 def _line_ranges(path: Path) -> Iterator[bytes]:
@@ -355,7 +380,7 @@ def _text_columns(path: Path) -> Columns:
             number = pd.to_numeric(frame[name], errors="coerce").astype("float64")
             columns[name] = number.to_numpy() if name in REQUEST_FLOATS else number.fillna(0).to_numpy("int64")
         elif name in REQUEST_TEXT:
-            columns[name] = pd.Categorical(frame[name].fillna(""))
+            columns[name] = pd.Categorical(frame[name])
         else:
             columns[name] = frame[name].reset_index(drop=True)
     return columns

@@ -167,14 +167,18 @@ def test_the_reader_takes_columns_by_name_extra_ones_and_missing_ones(tmp_path: 
     assert list(frame["served_by"]) == [""] and list(frame["worker"]) == [3] and list(frame["latency_ms"]) == [2.0]
 
 
-def test_a_torn_last_line_is_dropped_and_a_quoted_line_break_kept(tmp_path: Path) -> None:
+def test_a_short_line_keeps_its_fields_a_long_one_is_dropped_and_a_quoted_line_break_kept(tmp_path: Path) -> None:
     path = tmp_path / "requests.csv"
     path.write_text(f"{COLUMNS}\r\n1.0,/a,GET,500,2.0,5,\"Error: two\r\nlines, \"\"quoted\"\"\",,3,\r\n"
-                    "2.0,/a,GET,200,2.0,5,,,3,\r\n3.0,/a,GE")
+                    "2.0,/a,GET,200,2.0,5,,,3,,,too many\r\n2.5,/b,GET,200,1.0,5,,,3\r\n3.0,/a,GE")
     frame = request_frame(path)
-    assert list(frame["start"]) == [1.0, 2.0]
+    assert list(frame["start"]) == [1.0, 2.5, 3.0], "as pandas reads them: the long line dropped"
     assert frame["error"].iloc[0] == 'Error: two\r\nlines, "quoted"'
-    assert list(frame["status"]) == [500, 200]
+    assert list(frame["status"]) == [500, 200, 0] and list(frame["method"]) == ["GET", "GET", "GE"]
+    assert list(frame["served_by"]) == ["", "", ""] and np.isnan(frame["latency_ms"].iloc[2])
+    assert frame["error"].isna().tolist() == [False, True, True]
+    reference = pd.read_csv(path, on_bad_lines="skip", keep_default_na=False, dtype={"error": str})
+    assert list(reference["start"]) == list(frame["start"])
 
 
 def test_an_unparsable_number_is_read_as_text_and_missing(tmp_path: Path) -> None:
