@@ -122,10 +122,6 @@ def measured_mask(requests: pd.DataFrame) -> pd.Series:
     return ~requests["in_check"].eq(True)
 
 
-def _measured(requests: pd.DataFrame) -> pd.DataFrame:
-    return requests[measured_mask(requests)]
-
-
 def figures_by(requests: pd.DataFrame, columns: list[str], mask: np.ndarray | None = None,
                ) -> Iterator[tuple[tuple[Any, ...], groups.Rows]]:
     """(the values of `columns`, its rows) of each group of `requests` (of the rows where `mask` holds, when
@@ -511,10 +507,6 @@ def _filled(values: pd.Series, default: str) -> pd.Series:
 
 def _lock_texts(locks: list[Lock] | None) -> list[str] | None:
     return None if locks is None else [str(lock) for lock in locks]
-
-
-def _counts(values: pd.Series) -> dict[str, int]:
-    return {str(k): int(v) for k, v in values.value_counts().items() if v}
 
 
 def _text(value: Any) -> str | None:
