@@ -54,7 +54,8 @@ def test_requests_in_flight_during_a_step_or_before_the_swap_that_follows_are_th
     actions = [{"name": "migrate", "status": "ok", "started": 139.0, "ended": 141.0},
                {"name": "swap", "status": "ok", "started": 141.0, "ended": 150.0}]
     found = attribution.attribute(requests, steps, [], attribution.mismatch_windows(actions, 200.0))
-    assert list(found["cause"]) == ["statements", "statements", "service", None]
+    assert list(found["cause"].astype(object).where(found["cause"].notna(), None)) == [
+        "statements", "statements", "service", None]
     assert list(found["cause_step"].astype(object).where(found["cause_step"].notna(), None)) == [4, 4, None, None]
 
 
