@@ -29,6 +29,10 @@ from harness.result import attribution, rewrites
 from harness.result.server_errors import correlate
 from harness.rundir import RUN_LOG, RunDir
 
+# Arrow's readers would catch SIGINT themselves and raise ArrowCancelled mid-read; the harness decides what an
+# interrupt means (a report being written holds signals until it is whole: cli.held_signals).
+pa.enable_signal_handlers(False)
+
 REQUEST_COLUMNS = ["start", "phase", "name", "method", "status", "latency_ms", "bytes", "error", "sqlstate", "worker",
                    "served_by", "in_check", "sqlstate_source", "cause", "cause_step", "intended"]
 CHECKS_STREAM = "checks.jsonl"  # the rollback check's windows (verify.rollback writes it)
