@@ -4,7 +4,7 @@ git revision ("before") and by this checkout ("after"), side by side. Each build
 own: wall time of write_report, and the child's peak RSS (its ru_maxrss, from os.wait4). Both builds of a size
 must write the same summary.json (the build's own figures aside: none depend on when it ran).
 
-    python bench/report_scale.py                        # 1M and 10M rows, before = the branch point of main
+    python bench/report_scale.py                        # 1M and 10M rows, before = main's pandas reader (677d880)
     python bench/report_scale.py --sizes 1000000 --before HEAD~3
     python bench/report_scale.py --profile 1000000      # cProfile of this checkout's build, top 30
 """
@@ -93,12 +93,14 @@ def measured(code: Path, run_dir: Path) -> dict[str, float]:
 def summary_of(run_dir: Path) -> dict:
     return json.loads((run_dir / "summary.json").read_text())
 
+PANDAS_READER = "677d880"  # main before requests were read by pyarrow into compact columns
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000000,10000000", help="request rows of each synthetic run")
-    parser.add_argument("--before", default=None, help="git revision of the 'before' code (default: merge-base "
-                        "of HEAD and main)")
+    parser.add_argument("--before", default=PANDAS_READER, help="git revision of the 'before' code (default: "
+                        f"{PANDAS_READER}, the last main that read requests with pandas)")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "rehearse-report-scale",
                         help="where the synthetic run directories are kept (reused when they exist)")
     parser.add_argument("--profile", type=int, metavar="ROWS", help="profile this checkout's build of ROWS rows")
@@ -118,8 +120,7 @@ def main() -> int:
     if args.profile:
         profiled(REPO, dirs[args.profile], 40)
         return 0
-    before_rev = args.before or subprocess.run(["git", "-C", str(REPO), "merge-base", "HEAD", "main"], check=True,
-                                               capture_output=True, text=True).stdout.strip()
+    before_rev = args.before
     with tempfile.TemporaryDirectory() as temp:
         before = None if args.after_only else export(before_rev, Path(temp))
         results = []

@@ -5,7 +5,8 @@ In this order:
   swap       it was in flight during a swap window (restart: stop to healthy; blue_green: start of the new
              version to the old one's stop) and no SQLSTATE says the database refused it: a restart's closed
              port, reset connection or 5xx; for blue_green only what the switch itself can cause (no response
-             at all, or the proxy's 503): a version that answers badly during the window fails on its own;
+             at all, or the proxy's 503), and when the old version was drained before its stop only requests
+             sent from the switch on: a version that answers badly during the window fails on its own;
   statements it was in flight while a migration step ran (`cause_step` names the step; inside a command,
              the traced statement running then), or it failed between a migration (migrate or revert) and
              the swap that follows it, while the version serving does not match the schema;
@@ -24,13 +25,24 @@ STATEMENTS, SWAP, SERVICE = range(3)
 SWAP_GRACE_S = 0.25  # a request refused just after the window still met the swap (its retry, its socket)
 
 
+BLUE_GREEN = "blue_green"  # drained: the old version was stopped with nothing in flight
+BLUE_GREEN_CUT = "blue_green_cut"  # the drain timed out: the old version was stopped with requests in flight
+
+
 def swap_windows(swaps: list[dict[str, Any]]) -> list[tuple[float, float, str]]:
-    """[start, end, strategy] of each swap as streamed in run.jsonl."""
+    """[start, end, strategy] of each swap as streamed in run.jsonl. A drained blue_green swap's window starts
+    at the switch: before it only the old version served, untouched, and the drain let every request it had
+    finish, so only requests sent from the switch on can have met the swap."""
     windows = []
     for swap in swaps:
+        strategy = str(swap.get("strategy") or "restart")
         start = swap.get("started_at") or swap["stopped_at"]
+        if strategy == BLUE_GREEN and int(swap.get("in_flight_at_stop") or 0) == 0:
+            start = swap.get("stopped_at") or start  # a blue_green swap's stopped_at is its switch
+        elif strategy == BLUE_GREEN:
+            strategy = BLUE_GREEN_CUT
         end = swap.get("ended_at") or swap["healthy_at"]
-        windows.append((float(start), float(end) + SWAP_GRACE_S, str(swap.get("strategy") or "restart")))
+        windows.append((float(start), float(end) + SWAP_GRACE_S, strategy))
     return windows
 
 
@@ -88,9 +100,12 @@ def attribute(requests: pd.DataFrame, steps: pd.DataFrame, swaps: list[tuple[flo
     status = frame["status"].to_numpy()[failed]
     switch_failures = (status == 0) | (status == 503)  # what a blue_green switch itself could cause
     for window_start, window_end, strategy in swaps:
-        hit = ~known_sqlstate & overlapping(window_start, window_end)
-        if strategy == "blue_green":
-            hit &= switch_failures
+        if strategy == BLUE_GREEN:  # sent to the new version, or to the old one just as it was switched away from
+            hit = ~known_sqlstate & switch_failures & (start >= window_start) & (start <= window_end)
+        else:
+            hit = ~known_sqlstate & overlapping(window_start, window_end)
+            if strategy == BLUE_GREEN_CUT:
+                hit &= switch_failures
         cause[hit] = SWAP
         step_of[hit] = -1
     every_cause = np.full(len(frame), -1, dtype="int8")  # -1: none (did not fail)
