@@ -147,7 +147,7 @@ def _build(path: Path, raw: dict[str, Any], overrides: dict[str, Any], targets_c
 
     env = root.table("environment")
     environment = env.string("kind", "auto", ENVIRONMENT_KINDS)
-    network = env.string("network", "bridge", NETWORK_MODES)
+    network = env.string("network", None, NETWORK_MODES)
     postgres_bin = env.string("postgres_bin", None)
     postgres_bin_dir = _existing(env, "postgres_bin", postgres_bin, base, is_dir=True) if postgres_bin else None
     postgres_image = env.string("postgres_image", "postgres:18")
@@ -233,6 +233,8 @@ def _build(path: Path, raw: dict[str, Any], overrides: dict[str, Any], targets_c
 
     phase_names = [phase.name for phase in timeline]
     dependencies = read_dependencies(root, service_env, releases)
+    # the dependency stubs listen on the host's 127.0.0.1, which only containers on the host network reach
+    network = network or ("host" if dependencies else "bridge")
     plan = Plan(
         path=path, scenario=name, environment=environment, network=network, postgres_bin=postgres_bin_dir,
         postgres_image=postgres_image, database=database, from_version=from_version, to_version=to_version,
