@@ -473,6 +473,13 @@ class DependencyFigures:
     backoff_p95_ms: float | None
     latency_p50_ms: float | None  # the stub's answer times (its injected latency, and the machine's)
     latency_p95_ms: float | None
+    # drift (soak-only phases, as DriftRow): the share of calls that were retries against the reference phase's
+    # (every version's calls to this dependency there), by Fisher's exact test; None where not judged
+    retries_against: str | None = None  # the reference phase (baseline)
+    retry_share_a: float | None = None  # retries / calls in the reference phase
+    retry_share_b: float | None = None  # retries / calls here
+    retry_p_value: float | None = None
+    retry_call: DriftCall | None = None
 
 
 @dataclass

@@ -251,7 +251,9 @@ def _gist(s: Summary, title: str) -> str:
              "Deadlock risks": _count(len(s.lock_order_risks), "pair") + " of tables",
              "Packages": _count(len(s.packages), "package"),
              "Requests by cause": "per phase: statements, swap, service",
-             "Drift": f"{sum(1 for r in s.drift if r.shifted)} shifted of {_count(len(s.drift), 'row')}",
+             "Drift": f"{sum(1 for r in s.drift if r.shifted)} shifted of {_count(len(s.drift), 'row')}"
+             + "".join(f"; {d.dependency} retries {d.retry_call} in {d.phase} ({d.served_by})" for d in s.dependencies
+                       if d.retry_call in ("better", "worse")),
              "Traffic mix": "the load's mix against the profile",
              "Dependencies": _count(len(s.dependencies), "row") + " of calls to the stubs"}
     return next((gist for name, gist in gists.items() if title.startswith(name)), "details")
@@ -299,28 +301,36 @@ def _causes(s: Summary) -> list[str]:
                   f"{r.held_up_requests} ({r.held_up_by_lock} / {r.held_up_slow})",
                   _num(waits[(r.phase, r.cause)].max_ms) if (r.phase, r.cause) in waits else "-"] for r in rows])]
 def _drift(s: Summary) -> list[str]:
-    """Soak-only phases against the baseline: the endpoints that shifted, then how many did not."""
-    if not s.drift:
+    """Soak-only phases against the baseline: the endpoints that shifted, then how many did not; the retries to
+    the dependency stubs that shifted."""
+    retries = [d for d in s.dependencies if d.retry_call in ("better", "worse")]
+    if not s.drift and not retries:
         return []
-    shifted = [r for r in s.drift if r.shifted]
-    calls = [r.call for r in s.drift if not r.shifted]  # same, or too few (seconds) to judge
-    rest = ", ".join(f"{calls.count(c)} {c}" for c in ("same", "too few") if calls.count(c))
-    against = s.drift[0].against
-    out = ["", "## Drift", "",
-           f"Each soak-only phase against {against}, per endpoint: per-second p95 and p99 (medians over the "
-           "seconds; Mann-Whitney U, rank-biserial effect r) and the error rate (Fisher's exact test); a call needs "
-           "p < 0.01 and a shift that matters."]
-    if shifted:
-        out += ["", _table(
-            ["phase", "endpoint", "p95 ms", "p95", "p99 ms", "p99 ratio", "p99 p / r", "p99", "error rate",
-             "errors p", "errors"],
-            [[r.phase, r.endpoint, f"{_num(r.p95_a_ms)} -> {_num(r.p95_b_ms)}", _call(r.p95_call),
-              f"{_num(r.p99_a_ms)} -> {_num(r.p99_b_ms)}", _ratio(r.ratio),
-              f"{_p(r.p_value)} / {_num(r.effect)}", _call(r.call),
-              f"{_rate(r.error_rate_a)} -> {_rate(r.error_rate_b)}", _p(r.error_p_value), _call(r.error_call)]
-             for r in shifted])]
-    out += ["", (f"{_count(len(shifted), 'endpoint-phase')} shifted; " if shifted else "Nothing shifted: ")
-            + f"{rest or 'no other'} (summary.json `drift` has every row)."]
+    out = ["", "## Drift"]
+    if s.drift:
+        shifted = [r for r in s.drift if r.shifted]
+        calls = [r.call for r in s.drift if not r.shifted]  # same, or too few (seconds) to judge
+        rest = ", ".join(f"{calls.count(c)} {c}" for c in ("same", "too few") if calls.count(c))
+        out += ["", f"Each soak-only phase against {s.drift[0].against}, per endpoint: per-second p95 and p99 "
+                "(medians over the seconds; Mann-Whitney U, rank-biserial effect r) and the error rate (Fisher's exact "
+                "test); a call needs p < 0.01 and a shift that matters."]
+        if shifted:
+            out += ["", _table(
+                ["phase", "endpoint", "p95 ms", "p95", "p99 ms", "p99 ratio", "p99 p / r", "p99", "error rate",
+                 "errors p", "errors"],
+                [[r.phase, r.endpoint, f"{_num(r.p95_a_ms)} -> {_num(r.p95_b_ms)}", _call(r.p95_call),
+                  f"{_num(r.p99_a_ms)} -> {_num(r.p99_b_ms)}", _ratio(r.ratio),
+                  f"{_p(r.p_value)} / {_num(r.effect)}", _call(r.call),
+                  f"{_rate(r.error_rate_a)} -> {_rate(r.error_rate_b)}", _p(r.error_p_value), _call(r.error_call)]
+                 for r in shifted])]
+        out += ["", (f"{_count(len(shifted), 'endpoint-phase')} shifted; " if shifted else "Nothing shifted: ")
+                + f"{rest or 'no other'} (summary.json `drift` has every row)."]
+    if retries:
+        out += ["", f"Retries to the dependency stubs against {retries[0].retries_against} (the share of calls that "
+                "were retries; Fisher's exact test):", "",
+                _table(["phase", "dependency", "version", "retries of calls", "p", "retries"],
+                       [[d.phase, d.dependency, d.served_by, f"{_rate(d.retry_share_a)} -> {_rate(d.retry_share_b)}",
+                         _p(d.retry_p_value), _call(d.retry_call or "")] for d in retries])]
     return out
 
 

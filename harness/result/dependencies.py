@@ -10,9 +10,11 @@ import numpy as np
 import pandas as pd
 
 from harness.core.streams import read_json_lines
+from harness.plan.model import drift_phases
 from harness.records.run import DEPENDENCY_STREAM, DependencySettings
 from harness.records.summary import DependencyFigures
 from harness.result.frames import tag_phases
+from harness.result.stats import rate_shift
 from harness.rundir import RunDir
 
 CALL_COLUMNS = ["dependency", "served_by", "at", "method", "path", "status", "latency_ms", "attempt", "correlation",
@@ -88,3 +90,21 @@ def figures(calls: pd.DataFrame, phase_order: list[str]) -> list[DependencyFigur
 
 def _percentile(values: np.ndarray, q: float) -> float | None:
     return float(np.percentile(values, q)) if len(values) else None
+
+
+def with_retry_drift(found: list[DependencyFigures], timeline: list[tuple[str, list[str]]]) -> list[DependencyFigures]:
+    """`found` with each soak-only phase's retry share judged against the reference phase's, per dependency
+    (plan.model.drift_phases, as the endpoints' drift): the retry shift a new backoff strategy makes."""
+    reference, compared = drift_phases(timeline)
+    base: dict[str, tuple[int, int]] = {}
+    for figure in found:
+        if figure.phase == reference:
+            retries, calls = base.get(figure.dependency, (0, 0))
+            base[figure.dependency] = (retries + figure.retries, calls + figure.calls)
+    for figure in found:
+        if figure.phase not in compared or figure.dependency not in base:
+            continue
+        shift = rate_shift(*base[figure.dependency], figure.retries, figure.calls)
+        figure.retries_against, figure.retry_p_value, figure.retry_call = reference, shift.p_value, shift.call
+        figure.retry_share_a, figure.retry_share_b = shift.rate_a, shift.rate_b
+    return found

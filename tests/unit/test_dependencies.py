@@ -15,7 +15,7 @@ from harness.plan import Gate, load_plan
 from harness.records.run import DEPENDENCY_STREAM, DependencySettings
 from harness.records.summary import DependencyFigures
 from harness.report.markdown import render_markdown
-from harness.result.dependencies import dependency_figures
+from harness.result.dependencies import dependency_figures, with_retry_drift
 from harness.rundir import RunDir
 from harness.timeline.actions import compile_timeline
 from harness.verify.gates import evaluate
@@ -194,3 +194,27 @@ def test_the_report_shows_the_dependencies_and_how_the_stubs_answered() -> None:
     assert "| payments | post_upgrade | 2.0 | 10 | 8 | 2 | 0.250 | 2 | 0 | 3 | 50 | 100 |" in text
     assert "| 22:13:25 | post_upgrade | payments | outage: no answer | action (until 22:13:28) |" in text
     assert "## Dependencies" not in render_markdown(summary())
+
+
+def _counted(phase: str, calls: int, retries: int, served_by: str = "1.0") -> DependencyFigures:
+    upstream = calls - retries
+    return DependencyFigures("payments", phase, served_by, calls, upstream, retries, retries / upstream, 0, 0, 3,
+                             retries, 50.0, 100.0, 20.0, 30.0)
+
+
+def test_a_new_backoff_s_retry_shift_is_judged_against_the_baseline_and_shown_under_drift() -> None:
+    timeline = [("baseline", ["soak"]), ("upgrade", ["migrate", "swap"]), ("post_upgrade", ["soak"]),
+                ("rollback", ["revert"]), ("post_rollback", ["soak"])]
+    figures = with_retry_drift([_counted("baseline", 1400, 180), _counted("upgrade", 300, 200, "2.0"),
+                                _counted("post_upgrade", 1800, 660, "2.0"), _counted("post_rollback", 1300, 170)],
+                               timeline)
+    by_phase = {f.phase: f for f in figures}
+    assert by_phase["upgrade"].retry_call is None, "the upgrade itself is not drift"
+    worse = by_phase["post_upgrade"]
+    assert (worse.retries_against, worse.retry_call) == ("baseline", "worse")
+    assert worse.retry_share_a == pytest.approx(180 / 1400) and worse.retry_share_b == pytest.approx(660 / 1800)
+    assert worse.retry_p_value is not None and worse.retry_p_value < 1e-30
+    assert by_phase["post_rollback"].retry_call == "same"
+    text = render_markdown(summary(dependencies=figures))
+    assert "| post_upgrade | payments | 2.0 | 12.86% -> 36.67% |" in text
+    assert "| post_rollback | payments |" not in text.split("## Drift", 1)[-1].split("\n## ", 1)[0]
