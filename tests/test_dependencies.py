@@ -92,7 +92,7 @@ def test_the_new_backoff_shows_as_a_retry_shift_per_version(dependency_run) -> N
     old, new = rows[("baseline", "1.0")], rows[("post_upgrade", "2.1")]
     assert old["retries"] > 0 and new["retries"] > 0, (old, new)
     assert old["backoff_p50_ms"] >= 40, "1.0 waits 50 ms, then 100 ms, after a failed charge"
-    assert new["backoff_p50_ms"] < 20, "2.x retries at once"
+    assert new["backoff_p50_ms"] < 40, "2.x backs off 10 ms first, doubling"
     assert old["max_attempts"] <= 3 < new["max_attempts"] <= 9
     assert new["retry_rate"] > old["retry_rate"]
     gates = {g["name"]: g for g in summary["gates"]}
