@@ -218,4 +218,6 @@ def _requests(rng: np.random.Generator, count: int, first: int, rows: int, t0: f
                [f"{v:.3f}" for v in latency[order]], rng.integers(80, 4000, count)[order].tolist(),
                error[order].tolist(), sqlstate[order].tolist(),
                np.array(WORKERS)[rng.integers(0, len(WORKERS), count)].tolist(), version[order].tolist()]
+    columns.append(columns[0])  # intended: the closed model's intended start is the start itself
+    assert len(columns) == len(REQUEST_COLUMNS)
     return columns, sorted(log)
