@@ -33,7 +33,7 @@ def test_the_demo_declares_its_payments_stub() -> None:
     assert (payments.name, payments.env, payments.correlation_header, payments.attempt_header) == (
         "payments", "PAYMENT_API_URL", "Idempotency-Key", "X-Attempt")
     assert (payments.settings.latency_ms, payments.settings.error_rate, payments.settings.status,
-            payments.settings.error_burst_ms, payments.settings.outage) == (30.0, 0.1, 503, 250.0, False)
+            payments.settings.error_burst_ms, payments.settings.outage) == (30.0, 0.3, 503, 400.0, False)
 
 
 @pytest.mark.parametrize(("dependencies", "key", "problem"), [
