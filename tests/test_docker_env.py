@@ -156,6 +156,14 @@ def test_lock_waits_are_attributed_to_the_2_0_backfill_and_rollback_is_judged(do
 
 
 @pytest.mark.slow
+def test_the_service_containers_reach_the_payments_stub(docker_run) -> None:
+    _, run_dir = docker_run
+    summary = json.loads((run_dir / "summary.json").read_text())
+    callers = {(d["phase"], d["served_by"]) for d in summary["dependencies"] if d["calls"] > 0}
+    assert {("baseline", "1.0"), ("post_upgrade", "2.0")} <= callers, "each version's container charged its orders"
+
+
+@pytest.mark.slow
 def test_sigint_mid_upgrade_removes_every_container(docker_host: str, tmp_path: Path) -> None:
     proc = _rehearse(tmp_path, docker_host, "--set", "seed.rows=400000")
     run_dir = wait_for_phase(tmp_path, proc, "upgrade")

@@ -65,6 +65,8 @@ class DockerEnvironment:
         if (missing := _missing_image(plan)) is not None:
             raise EnvironmentFailure(f"{missing}: set it to an image whose CMD starts the service, "
                                      "or use --env local")
+        if (reason := dependencies_unsupported(plan)) is not None:
+            raise plan.error("dependencies", reason)
         disable_ryuk_unless_asked()
         error = docker_engine_error()
         if error is not None:
@@ -191,6 +193,8 @@ def unsupported(plan: Plan) -> str | None:
     """Why the engine that answers cannot run `plan` (for --env auto, which then picks local), else None."""
     if (missing := _missing_image(plan)) is not None:
         return missing
+    if (reason := dependencies_unsupported(plan)) is not None:
+        return reason
     if plan.network == "bridge":
         try:
             client = DockerClient.from_env(timeout=10)
@@ -200,6 +204,15 @@ def unsupported(plan: Plan) -> str | None:
                 client.close()
         except ENGINE_ERRORS as exc:
             return f"the Docker engine failed ({one_line(exc)})"
+    return None
+
+
+def dependencies_unsupported(plan: Plan) -> str | None:
+    """Why the plan's dependency stubs cannot serve its containers, else None: they listen on the host's 127.0.0.1,
+    which only containers on the host network share."""
+    if plan.dependencies and plan.network != "host":
+        return ("the dependency stubs listen on 127.0.0.1 only, which a container on a bridge network cannot reach: "
+                "use environment.network = \"host\" (--network host) with [[dependencies]]")
     return None
 
 

@@ -68,6 +68,9 @@ def preflight(plan: Plan, kind: str | None = None) -> Preflight:
     result.lines.append(f"service swap: {plan.swap}"
                         + (" (a loopback proxy keeps the URL; the new version starts beside the old one)"
                            if plan.swap == "blue_green" else " (stop, then start)"))
+    for dependency in plan.dependencies:
+        result.lines.append(f"dependency: {dependency.name}, a loopback stub whose URL the service gets in "
+                            f"{dependency.env}")
     for template in [*plan.service_env.values(), *plan.load_env.values()]:
         for name in unknown_braces(template):
             result.notes.append(f"{{{name}}} is no placeholder: left as written")
@@ -96,8 +99,11 @@ def _local_postgres(plan: Plan, result: Preflight) -> None:
 
 def _docker(plan: Plan, result: Preflight) -> None:
     """Images present locally, and the PostgreSQL image's major version and extensions (from its labels)."""
+    from harness.environments.docker import dependencies_unsupported
     from harness.environments.docker_engine import ENGINE_ERRORS, docker_engine_error
 
+    if (reason := dependencies_unsupported(plan)) is not None:
+        result.problems.append(plan.error("dependencies", reason))
     error = docker_engine_error()
     if error is not None:
         result.problems.append(PlanError(plan.path, "environment.kind", f"docker: {error}"))

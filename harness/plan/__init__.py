@@ -10,6 +10,7 @@ from harness.plan.model import (
     DEFAULT_PHASES,
     DEFAULT_SEED_DEADLINE_S,
     DEFAULT_STEP_DEADLINE_S,
+    DEPENDENCY_METRICS,
     ENVIRONMENT_KINDS,
     NETWORK_MODES,
     PHASE_METRICS,
@@ -23,12 +24,14 @@ from harness.plan.model import (
     ActionCall,
     CommandMigrations,
     Contention,
+    Dependency,
     Gate,
     Migrations,
     Plan,
     Release,
     RunnerOptions,
     SqlMigrations,
+    StubSettings,
     Targets,
     TimelinePhase,
 )
@@ -42,3 +45,4 @@ __all__ = [
     "SqlMigrations", "Targets", "TimelinePhase", "WAIT_METRICS", "default_gates", "find_plan_file", "load_plan",
     "parse_override", "placeholders", "release_python", "runtime_env",
 ]
+__all__ += ["DEPENDENCY_METRICS", "Dependency", "StubSettings"]

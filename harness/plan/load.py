@@ -17,12 +17,14 @@ from harness.core.errors import PackageError, PlanError
 from harness.core.tables import Table as ManifestTable
 from harness.package.source import PackageSource, is_package_path, open_package
 from harness.plan.default_gates import default_gates
+from harness.plan.dependencies import read_dependencies
 from harness.plan.model import (
     CAUSE_METRICS,
     CAUSES,
     CONTENTION_KINDS,
     DEFAULT_PHASES,
     DEFAULT_SEED_DEADLINE_S,
+    DEPENDENCY_METRICS,
     DRIFT_METRICS,
     ENDPOINT_METRICS,
     ENVIRONMENT_KINDS,
@@ -37,6 +39,7 @@ from harness.plan.model import (
     ActionCall,
     CommandMigrations,
     Contention,
+    Dependency,
     FlagsSpec,
     Gate,
     LoadOptions,
@@ -60,7 +63,7 @@ from harness.profile.values import parse_values
 
 PLAN_FILE = "rehearsal.toml"
 SECTIONS = ("scenario", "environment", "versions", "service", "releases", "seed", "load", "phases", "timeline",
-            "observe", "rollback", "gates", "upgrade", "contention", "targets")
+            "observe", "rollback", "gates", "upgrade", "contention", "targets", "dependencies")
 NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
 DATABASE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,62}$")
 EXTENSION_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-]*$")
@@ -144,7 +147,7 @@ def _build(path: Path, raw: dict[str, Any], overrides: dict[str, Any], targets_c
 
     env = root.table("environment")
     environment = env.string("kind", "auto", ENVIRONMENT_KINDS)
-    network = env.string("network", "bridge", NETWORK_MODES)
+    network = env.string("network", None, NETWORK_MODES)
     postgres_bin = env.string("postgres_bin", None)
     postgres_bin_dir = _existing(env, "postgres_bin", postgres_bin, base, is_dir=True) if postgres_bin else None
     postgres_image = env.string("postgres_image", "postgres:18")
@@ -229,6 +232,9 @@ def _build(path: Path, raw: dict[str, Any], overrides: dict[str, Any], targets_c
     targets_table.done()
 
     phase_names = [phase.name for phase in timeline]
+    dependencies = read_dependencies(root, service_env, releases)
+    # the dependency stubs listen on the host's 127.0.0.1, which only containers on the host network reach
+    network = network or ("host" if dependencies else "bridge")
     plan = Plan(
         path=path, scenario=name, environment=environment, network=network, postgres_bin=postgres_bin_dir,
         postgres_image=postgres_image, database=database, from_version=from_version, to_version=to_version,
@@ -236,11 +242,12 @@ def _build(path: Path, raw: dict[str, Any], overrides: dict[str, Any], targets_c
         stop_timeout_s=stop_timeout_s, seed_command=seed_command, seed_rows=seed_rows, locustfile=locustfile,
         users=users, spawn_rate=spawn_rate, load_env=load_env, timeline=timeline,
         lock_sample_interval_ms=lock_sample_interval_ms, rollback_tables=rollback_tables,
-        gates=_gates(root, phase_names), runner=runner, contention=_contention(root, phase_names),
+        gates=_gates(root, phase_names, dependencies), runner=runner, contention=_contention(root, phase_names),
         rollback=rollback_spec, overrides=overrides, seed_deadline_s=seed_deadline_s, targets=targets,
         health_interval_ms=health_interval_ms, postgres_version=postgres_version, extensions=extensions, swap=swap,
         server_settings=server_settings, default_gates=not root.has("gates"),
         load_profile=load_profile, load_profile_values=load_profile_values, load_options=load_options,
+        dependencies=dependencies,
     )
     if plan.default_gates:
         plan = replace(plan, gates=default_gates(timeline))
@@ -563,7 +570,7 @@ def _action(step: Table, index: int, value: Any) -> ActionCall:
     raise PlanError(step.path, key, f"must be an action name or a table with 'action' = NAME, got {value!r:.60}")
 
 
-def _gates(root: Table, phase_names: list[str]) -> list[Gate]:
+def _gates(root: Table, phase_names: list[str], dependencies: tuple[Dependency, ...] = ()) -> list[Gate]:
     gates = []
     for spec in root.tables("gates"):
         metric = spec.string("metric")
@@ -581,14 +588,30 @@ def _gates(root: Table, phase_names: list[str]) -> list[Gate]:
         if cause is not None and metric not in CAUSE_METRICS:
             raise spec.error("cause", f"{metric} cannot be limited to a cause (only request and lock-wait metrics: "
                              f"{', '.join(CAUSE_METRICS)})")
+        dependency = _gate_dependency(spec, metric, dependencies)
         bounds = {b: spec.number(b, None, positive=False) for b in ("max", "min")}
         given = [b for b, v in bounds.items() if v is not None]
         if len(given) != 1:
             raise spec.error("", "needs exactly one of 'max' or 'min'")
         spec.done()
         gates.append(Gate(metric=metric, phase=phase, endpoint=endpoint, max=bounds["max"], min=bounds["min"],
-                          cause=cause))
+                          cause=cause, dependency=dependency))
     return gates
+
+
+def _gate_dependency(spec: Table, metric: str, dependencies: tuple[Dependency, ...]) -> str | None:
+    """A gate's `dependency`: one of [[dependencies]], for the dependency metrics only."""
+    names = [d.name for d in dependencies]
+    if metric in DEPENDENCY_METRICS and not names:
+        raise spec.error("metric", f"{metric} measures calls to [[dependencies]] stubs, and the plan declares none")
+    dependency = spec.string("dependency", None)
+    if dependency is not None and metric not in DEPENDENCY_METRICS:
+        raise spec.error("dependency", f"{metric} is not measured per dependency (only "
+                         f"{', '.join(DEPENDENCY_METRICS)})")
+    if dependency is not None and dependency not in names:
+        raise spec.error("dependency", f"no dependency {dependency!r} in [[dependencies]]"
+                         f"{did_you_mean(dependency, names)}")
+    return dependency
 
 
 def _server_settings(table: Table) -> dict[str, str]:

@@ -25,7 +25,10 @@ WAIT_METRICS = ("request_lock_wait_max_ms", "request_lock_wait_total_ms", "migra
 STEP_METRICS = ("migration_retries",)  # failed lock_timeout attempts that a retry then got through
 # A soak-only phase's p99 against the baseline's, per endpoint (result/drift.py): only a "worse" call counts.
 DRIFT_METRICS = ("drift_p99_ratio",)
-METRICS = PHASE_METRICS + REQUEST_METRICS + RUN_METRICS + WAIT_METRICS + STEP_METRICS + DRIFT_METRICS
+# The service's calls to a [[dependencies]] stub: retries / upstream requests (one gate may name the dependency).
+DEPENDENCY_METRICS = ("retry_rate",)
+METRICS = (PHASE_METRICS + REQUEST_METRICS + RUN_METRICS + WAIT_METRICS + STEP_METRICS + DRIFT_METRICS
+           + DEPENDENCY_METRICS)
 # What a request or a lock wait is blamed on: a migration statement's window, a service swap's window
 # (stopped to healthy), or neither (the service itself).
 CAUSES = ("statements", "swap", "service")
@@ -230,10 +233,12 @@ class Gate:
     max: float | None
     min: float | None
     cause: str | None = None  # one of CAUSES: only what happened in that cause's windows counts
+    dependency: str | None = None  # DEPENDENCY_METRICS: only the calls to this [[dependencies]] stub count
 
     @property
     def name(self) -> str:
-        where = ",".join(x for x in (self.phase, self.endpoint, self.cause and f"cause={self.cause}") if x)
+        where = ",".join(x for x in (self.phase, self.endpoint, self.cause and f"cause={self.cause}",
+                                     self.dependency and f"dependency={self.dependency}") if x)
         bound = f"<= {self.max:g}" if self.max is not None else f">= {self.min:g}"
         return f"{self.metric}{f'[{where}]' if where else ''} {bound}"
 
@@ -254,6 +259,33 @@ class Contention:
     def target(self) -> str:
         """What it contends on, for people: the table, else its query."""
         return self.table or f"query {' '.join((self.query or '').split())[:60]}"
+
+
+@dataclass(frozen=True)
+class StubSettings:
+    """How a dependency stub answers: after `latency_ms`; with `status` for a share `error_rate` of the calls
+    (each call on its own, or, with `error_burst_ms`, whole windows of that length: a brownout); not at all
+    (the connection closed) during an `outage`."""
+
+    latency_ms: float = 0.0
+    error_rate: float = 0.0
+    status: int = 503
+    error_burst_ms: float = 0.0
+    outage: bool = False
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """A [[dependencies]] entry: a third-party API the service calls, replaced in the rehearsal by a loopback stub
+    whose base URL the service finds in the environment variable `env`. The stub reads the upstream request a call
+    belongs to from `correlation_header` and its attempt number from `attempt_header` (docs/timeline.md)."""
+
+    name: str
+    env: str
+    settings: StubSettings = field(default_factory=StubSettings)
+    correlation_header: str = "Idempotency-Key"
+    attempt_header: str = "X-Attempt"
+    key: str = "dependencies"  # where the plan says it
 
 
 @dataclass(frozen=True)
@@ -323,6 +355,7 @@ class Plan:
     load_profile: Path | None = None  # load.profile: the production profile the load follows (harness/profile)
     load_profile_values: dict[str, Any] = field(default_factory=dict)  # load.profile_values, as in the plan
     load_options: LoadOptions = field(default_factory=LoadOptions)  # [load] model, rate(s), workers
+    dependencies: tuple[Dependency, ...] = ()  # [[dependencies]]: third-party APIs stubbed on loopback
 
     @property
     def dir(self) -> Path:

@@ -403,3 +403,52 @@ class CleanupRecord:
     message: str | None
     started: float
     ended: float
+
+
+DEPENDENCY_STREAM = "dependency_calls.jsonl"  # the dependency stubs (service.dependency_stub), read by result
+
+
+@dataclass
+class DependencyCall:
+    """One call the service made to a dependency stub (streams/dependency_calls.jsonl, kind "call").
+
+    `served_by` is the version of the service that called (each version gets a stub port of its own); `status` 0:
+    no answer (an outage closed the connection); `latency_ms` from the call's arrival to its answer; `attempt` and
+    `correlation` are what the service sent in the dependency's attempt and correlation headers."""
+
+    dependency: str
+    served_by: str
+    at: float
+    method: str
+    path: str  # without its query
+    status: int
+    latency_ms: float
+    attempt: int | None = None
+    correlation: str | None = None
+    fault: str | None = None  # what the stub injected: error, outage (None: a plain answer)
+    kind: str = "call"
+
+    def row(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class DependencySettings:
+    """How a dependency stub answers from `at` on (kind "settings"): the plan's defaults at the start (source
+    plan), a timeline `dependency` action's (source action), the defaults again once its `seconds` ran out
+    (source expired)."""
+
+    dependency: str
+    at: float
+    latency_ms: float
+    error_rate: float
+    status: int
+    error_burst_ms: float
+    outage: bool
+    source: str  # plan | action | expired
+    until: float | None = None  # an action's `seconds`: when the stub goes back to the plan's defaults
+    kind: str = "settings"
+    phase: str | None = None  # the phase it happened in (the report's; the stream does not know phases)
+
+    def row(self) -> dict[str, Any]:
+        return asdict(self)

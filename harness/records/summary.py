@@ -17,6 +17,7 @@ from harness.records.run import (
     CheckWindow,
     CleanupRecord,
     ContentionRecord,
+    DependencySettings,
     Fault,
     FlagChange,
     Lock,
@@ -323,6 +324,7 @@ class GateResult:
     observed: float | None
     passed: bool
     cause: str | None = None
+    dependency: str | None = None  # retry_rate: the dependency it is limited to
 
 
 @dataclass
@@ -449,6 +451,38 @@ class DriftRow:
 
 
 @dataclass
+class DependencyFigures:
+    """The service's calls to one dependency stub in one phase, by the version that made them (result.dependencies).
+
+    A call is a retry when an earlier call of the same version carried its correlation id (without one: when its
+    attempt number is above 1); every other call starts an upstream request. A backoff is the gap from one attempt's
+    answer to the next attempt of its correlation id (0 when the next came before the answer: a client timeout)."""
+
+    dependency: str
+    phase: str
+    served_by: str
+    calls: int
+    upstream_requests: int
+    retries: int
+    retry_rate: float | None  # retries / upstream_requests (None: no upstream request began in the phase)
+    failed_calls: int  # answered with an error status, or not at all
+    gave_up: int  # upstream requests whose last attempt failed (counted in the phase of their first call)
+    max_attempts: int  # the most calls one upstream request made
+    backoffs: int  # how many gaps the backoff percentiles are of
+    backoff_p50_ms: float | None
+    backoff_p95_ms: float | None
+    latency_p50_ms: float | None  # the stub's answer times (its injected latency, and the machine's)
+    latency_p95_ms: float | None
+    # drift (soak-only phases, as DriftRow): the share of calls that were retries against the reference phase's
+    # (every version's calls to this dependency there), by Fisher's exact test; None where not judged
+    retries_against: str | None = None  # the reference phase (baseline)
+    retry_share_a: float | None = None  # retries / calls in the reference phase
+    retry_share_b: float | None = None  # retries / calls here
+    retry_p_value: float | None = None
+    retry_call: DriftCall | None = None
+
+
+@dataclass
 class Summary:
     scenario: str
     from_version: str
@@ -507,6 +541,8 @@ class Summary:
     profile_mix: ProfileMix | None = None  # the load followed load.profile: its mix against the profile's
     drift: list[DriftRow] = field(default_factory=list)  # soak-only phases vs the baseline, per endpoint
     arrivals: list[PhaseArrivals] = field(default_factory=list)  # per phase: intended, sent, completed, dropped
+    dependencies: list[DependencyFigures] = field(default_factory=list)  # calls to the [[dependencies]] stubs
+    dependency_settings: list[DependencySettings] = field(default_factory=list)  # how each stub answered, and when
 
 
 def to_json(summary: Summary) -> dict[str, Any]:

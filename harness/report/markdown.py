@@ -173,6 +173,7 @@ def render_markdown(s: Summary) -> str:
                                if d.column_examples.get(column) else "")
                             for column, n in sorted(d.changed_columns.items(), key=lambda item: -item[1]))]
     out += _drift(s)
+    out += _dependencies(s)
     out += ["", "## Endpoints", "", _table(
         ["phase", "endpoint", "requests", "errors", "p50 ms", "p95 ms", "p99 ms"],
         [[e.phase, e.name, e.requests, e.errors, _num(e.p50_ms), _num(e.p95_ms), _num(e.p99_ms)]
@@ -250,8 +251,11 @@ def _gist(s: Summary, title: str) -> str:
              "Deadlock risks": _count(len(s.lock_order_risks), "pair") + " of tables",
              "Packages": _count(len(s.packages), "package"),
              "Requests by cause": "per phase: statements, swap, service",
-             "Drift": f"{sum(1 for r in s.drift if r.shifted)} shifted of {_count(len(s.drift), 'row')}",
-             "Traffic mix": "the load's mix against the profile"}
+             "Drift": f"{sum(1 for r in s.drift if r.shifted)} shifted of {_count(len(s.drift), 'row')}"
+             + "".join(f"; {d.dependency} retries {d.retry_call} in {d.phase} ({d.served_by})" for d in s.dependencies
+                       if d.retry_call in ("better", "worse")),
+             "Traffic mix": "the load's mix against the profile",
+             "Dependencies": _count(len(s.dependencies), "row") + " of calls to the stubs"}
     return next((gist for name, gist in gists.items() if title.startswith(name)), "details")
 
 
@@ -297,28 +301,36 @@ def _causes(s: Summary) -> list[str]:
                   f"{r.held_up_requests} ({r.held_up_by_lock} / {r.held_up_slow})",
                   _num(waits[(r.phase, r.cause)].max_ms) if (r.phase, r.cause) in waits else "-"] for r in rows])]
 def _drift(s: Summary) -> list[str]:
-    """Soak-only phases against the baseline: the endpoints that shifted, then how many did not."""
-    if not s.drift:
+    """Soak-only phases against the baseline: the endpoints that shifted, then how many did not; the retries to
+    the dependency stubs that shifted."""
+    retries = [d for d in s.dependencies if d.retry_call in ("better", "worse")]
+    if not s.drift and not retries:
         return []
-    shifted = [r for r in s.drift if r.shifted]
-    calls = [r.call for r in s.drift if not r.shifted]  # same, or too few (seconds) to judge
-    rest = ", ".join(f"{calls.count(c)} {c}" for c in ("same", "too few") if calls.count(c))
-    against = s.drift[0].against
-    out = ["", "## Drift", "",
-           f"Each soak-only phase against {against}, per endpoint: per-second p95 and p99 (medians over the "
-           "seconds; Mann-Whitney U, rank-biserial effect r) and the error rate (Fisher's exact test); a call needs "
-           "p < 0.01 and a shift that matters."]
-    if shifted:
-        out += ["", _table(
-            ["phase", "endpoint", "p95 ms", "p95", "p99 ms", "p99 ratio", "p99 p / r", "p99", "error rate",
-             "errors p", "errors"],
-            [[r.phase, r.endpoint, f"{_num(r.p95_a_ms)} -> {_num(r.p95_b_ms)}", _call(r.p95_call),
-              f"{_num(r.p99_a_ms)} -> {_num(r.p99_b_ms)}", _ratio(r.ratio),
-              f"{_p(r.p_value)} / {_num(r.effect)}", _call(r.call),
-              f"{_rate(r.error_rate_a)} -> {_rate(r.error_rate_b)}", _p(r.error_p_value), _call(r.error_call)]
-             for r in shifted])]
-    out += ["", (f"{_count(len(shifted), 'endpoint-phase')} shifted; " if shifted else "Nothing shifted: ")
-            + f"{rest or 'no other'} (summary.json `drift` has every row)."]
+    out = ["", "## Drift"]
+    if s.drift:
+        shifted = [r for r in s.drift if r.shifted]
+        calls = [r.call for r in s.drift if not r.shifted]  # same, or too few (seconds) to judge
+        rest = ", ".join(f"{calls.count(c)} {c}" for c in ("same", "too few") if calls.count(c))
+        out += ["", f"Each soak-only phase against {s.drift[0].against}, per endpoint: per-second p95 and p99 "
+                "(medians over the seconds; Mann-Whitney U, rank-biserial effect r) and the error rate (Fisher's exact "
+                "test); a call needs p < 0.01 and a shift that matters."]
+        if shifted:
+            out += ["", _table(
+                ["phase", "endpoint", "p95 ms", "p95", "p99 ms", "p99 ratio", "p99 p / r", "p99", "error rate",
+                 "errors p", "errors"],
+                [[r.phase, r.endpoint, f"{_num(r.p95_a_ms)} -> {_num(r.p95_b_ms)}", _call(r.p95_call),
+                  f"{_num(r.p99_a_ms)} -> {_num(r.p99_b_ms)}", _ratio(r.ratio),
+                  f"{_p(r.p_value)} / {_num(r.effect)}", _call(r.call),
+                  f"{_rate(r.error_rate_a)} -> {_rate(r.error_rate_b)}", _p(r.error_p_value), _call(r.error_call)]
+                 for r in shifted])]
+        out += ["", (f"{_count(len(shifted), 'endpoint-phase')} shifted; " if shifted else "Nothing shifted: ")
+                + f"{rest or 'no other'} (summary.json `drift` has every row)."]
+    if retries:
+        out += ["", f"Retries to the dependency stubs against {retries[0].retries_against} (the share of calls that "
+                "were retries; Fisher's exact test):", "",
+                _table(["phase", "dependency", "version", "retries of calls", "p", "retries"],
+                       [[d.phase, d.dependency, d.served_by, f"{_rate(d.retry_share_a)} -> {_rate(d.retry_share_b)}",
+                         _p(d.retry_p_value), _call(d.retry_call or "")] for d in retries])]
     return out
 
 
@@ -421,6 +433,36 @@ def _packages(s: Summary) -> list[str]:
             [c.release, c.phase, c.name, c.kind, f"`{c.action}`", f"`{c.check}` saw {c.observed}",
              "ok" if c.status == "ok" else f"**FAILED**: {c.message}"] for c in s.cleanup])]
     return out
+
+
+def _dependencies(s: Summary) -> list[str]:
+    """The service's calls to its dependency stubs: retries and backoffs per phase and calling version, and how
+    each stub was made to answer."""
+    if not (s.dependencies or s.dependency_settings):
+        return []
+    out = ["", "## Dependencies", "", "Calls the service made to the stubs of its third-party APIs, by the version "
+           "that made them (a retry repeats an upstream request's correlation id; a backoff is the gap from an "
+           "attempt's answer to the next attempt):", "", _table(
+               ["dependency", "phase", "version", "calls", "upstream requests", "retries", "retry rate", "failed calls",
+                "gave up", "max attempts", "backoff p50 ms", "backoff p95 ms"],
+               [[d.dependency, d.phase, d.served_by, d.calls, d.upstream_requests, d.retries,
+                 "-" if d.retry_rate is None else f"{d.retry_rate:.3f}", d.failed_calls, d.gave_up, d.max_attempts,
+                 _num(d.backoff_p50_ms), _num(d.backoff_p95_ms)] for d in s.dependencies])]
+    if not s.dependencies:
+        out += ["", "The service made no call to them."]
+    if s.dependency_settings:
+        out += ["", "How the stubs answered:", "", _table(["at", "phase", "dependency", "answers", "set by"], [
+            [_clock(c.at), c.phase or "-", c.dependency, _stub_answers(c.outage, c.latency_ms, c.error_rate, c.status,
+                                                                       c.error_burst_ms),
+             c.source + (f" (until {_clock(c.until)})" if c.until else "")] for c in s.dependency_settings])]
+    return out
+
+
+def _stub_answers(outage: bool, latency_ms: float, error_rate: float, status: int, burst_ms: float) -> str:
+    if outage:
+        return "outage: no answer"
+    errors = f"{error_rate:.0%} {status}" + (f" in {burst_ms:g} ms bursts" if burst_ms and error_rate else "")
+    return f"after {latency_ms:g} ms; errors {errors}"
 
 
 def _clock(epoch: float) -> str:

@@ -6,6 +6,7 @@ records.summary; none reads a file or knows how the figures will be rendered.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ from harness.records.summary import (
     SwapFigures,
     UpgradeFigures,
 )
-from harness.result import attribution, causes
+from harness.result import attribution, causes, groups
 from harness.result.frames import Frames
 
 PERCENTILES = {"p50_ms": 50, "p95_ms": 95, "p99_ms": 99}
@@ -34,18 +35,54 @@ PERCENTILES = {"p50_ms": 50, "p95_ms": 95, "p99_ms": 99}
 
 def latency_stats(requests: pd.DataFrame, seconds: float | None = None) -> dict[str, Any]:
     """requests, errors, error_rate, rps (when `seconds` is known), p50/p95/p99/max latency in ms."""
-    count = len(requests)
-    errors = int(requests["error"].notna().sum()) if count else 0
-    stats: dict[str, Any] = {"requests": count, "errors": errors, "error_rate": errors / count if count else 0.0}
-    if seconds is not None:
-        stats["rps"] = count / seconds if seconds > 0 else 0.0
-    latencies = requests["latency_ms"].to_numpy(dtype="float64")
-    for key, q in PERCENTILES.items():
-        stats[key] = float(np.percentile(latencies, q)) if count else None
-    stats["max_ms"] = float(latencies.max()) if count else None
-    if "cause" in requests:
-        stats["errors_by_cause"] = _counts(requests.loc[requests["error"].notna(), "cause"].dropna())
-    return stats
+    figures = RequestArrays(requests)
+    return figures.stats(np.arange(len(requests)), seconds)
+
+
+class RequestArrays:
+    """The columns of a request frame the figures read, as numpy arrays (text as integer codes), taken once:
+    figures of any subset of rows (positions) are then computed on those rows alone."""
+
+    def __init__(self, requests: pd.DataFrame) -> None:
+        self.latency = requests["latency_ms"].to_numpy(dtype="float64")
+        self.failed = requests["error"].notna().to_numpy()
+        self.cause = groups.codes(requests["cause"]) if "cause" in requests else None
+
+    def stats(self, rows: groups.Rows, seconds: float | None = None) -> dict[str, Any]:
+        """latency_stats of the requests at `rows`."""
+        failed = self.failed[rows]
+        count = len(failed)
+        errors = int(failed.sum()) if count else 0
+        stats: dict[str, Any] = {"requests": count, "errors": errors, "error_rate": errors / count if count else 0.0}
+        if seconds is not None:
+            stats["rps"] = count / seconds if seconds > 0 else 0.0
+        latencies = self.latency[rows]
+        # positions gather a copy, which the percentiles may partition in place; a slice is the column itself
+        found = np.percentile(latencies, list(PERCENTILES.values()), overwrite_input=not isinstance(rows, slice)) \
+            if count else [None] * len(PERCENTILES)
+        for key, value in zip(PERCENTILES, found, strict=True):
+            stats[key] = None if value is None else float(value)
+        stats["max_ms"] = float(latencies.max()) if count else None
+        if self.cause is not None:
+            cause_codes, names = self.cause
+            stats["errors_by_cause"] = _code_counts(cause_codes[rows][failed], names)
+        return stats
+
+
+def _code_counts_filled(column: tuple[np.ndarray, list[Any]], rows: np.ndarray, missing: str) -> dict[str, int]:
+    """_counts of a column's values at `rows`, a missing value counted as `missing`."""
+    found, names = column
+    codes = found[rows]
+    return _code_counts(np.where(codes < 0, len(names), codes), [*names, missing])
+
+
+def _code_counts(found: np.ndarray, names: list[Any]) -> dict[str, int]:
+    """_counts of codes (-1: missing, left out), most frequent first."""
+    tally = np.bincount(found[found >= 0], minlength=len(names)) if len(found) else np.zeros(len(names), "int64")
+    counts: dict[str, int] = {}
+    for i in np.flatnonzero(tally):
+        counts[str(names[i])] = counts.get(str(names[i]), 0) + int(tally[i])
+    return dict(sorted(counts.items(), key=lambda item: -item[1]))
 
 
 def phase_names(frames: Frames) -> list[str]:
@@ -57,19 +94,23 @@ def phase_table(frames: Frames) -> list[PhaseFigures]:
     """One row per phase of the timeline, in timeline order. A phase that never ended (a killed run) ends at its
     last recorded request or probe."""
     rows = []
-    measured = _measured(frames.requests)
+    requests = frames.requests
+    arrays = RequestArrays(requests)
+    measured = measured_mask(requests).to_numpy()
+    by_phase = {str(phase): found for (phase,), found in figures_by(requests, ["phase"])}
     for phase in frames.phases.itertuples():
-        subset = measured[measured["phase"] == phase.name]
-        excluded = int(((frames.requests["phase"] == phase.name) & ~measured_mask(frames.requests)).sum())
+        of_phase = by_phase.get(str(phase.name), np.zeros(0, dtype="int64"))
+        subset = groups.select(of_phase, measured)
+        excluded = len(measured[of_phase]) - len(measured[subset])
         if np.isnan(phase.ended):
             probes = frames.health[frames.health["phase"] == phase.name]["at"]
-            recorded = frames.requests[frames.requests["phase"] == phase.name]["start"]
-            ended = float(max([phase.started, *recorded.tail(1), *probes.tail(1)]))
+            recorded = requests["start"].to_numpy()[groups.positions(of_phase)[-1:]]
+            ended = float(max([phase.started, *recorded, *probes.tail(1)]))
         else:
             ended = phase.ended
         rows.append(PhaseFigures(name=str(phase.name), started=phase.started, ended=ended,
                                  from_version=str(phase.from_version), to_version=str(phase.to_version),
-                                 duration_s=ended - phase.started, **latency_stats(subset, ended - phase.started),
+                                 duration_s=ended - phase.started, **arrays.stats(subset, ended - phase.started),
                                  excluded_requests=excluded))
     return rows
 
@@ -81,17 +122,33 @@ def measured_mask(requests: pd.DataFrame) -> pd.Series:
     return ~requests["in_check"].eq(True)
 
 
-def _measured(requests: pd.DataFrame) -> pd.DataFrame:
-    return requests[measured_mask(requests)]
+def figures_by(requests: pd.DataFrame, columns: list[str], mask: np.ndarray | None = None,
+               ) -> Iterator[tuple[tuple[Any, ...], groups.Rows]]:
+    """(the values of `columns`, its rows) of each group of `requests` (of the rows where `mask` holds, when
+    given) that has rows; missing values are in no group. Grouped by the first column first: by time-ordered
+    slices when it is the phase of a frame sorted by start."""
+    (first, first_values), *rest = [groups.codes(requests[c]) for c in columns]
+    for code, rows in groups.split(first):
+        if mask is not None:
+            rows = groups.select(rows, mask)
+        if not rest:
+            if len(first[rows]):
+                yield (first_values[code],), rows
+            continue
+        for key, found in groups.group_rows([k for k, _ in rest], rows):
+            yield (first_values[code], *(values[c] for (_, values), c in zip(rest, key, strict=True))), found
 
 
 def endpoint_table(frames: Frames) -> list[EndpointFigures]:
     """One row per (phase, endpoint), phases in timeline order."""
     order = {name: i for i, name in enumerate(phase_names(frames))}
-    requests = _measured(frames.requests)
-    requests = requests[requests["phase"].isin(order)]
-    rows = [EndpointFigures(phase=str(phase), name=str(name), **latency_stats(subset))
-            for (phase, name), subset in requests.groupby(["phase", "name"], sort=False)]
+    requests = frames.requests
+    if requests.empty:
+        return []
+    arrays = RequestArrays(requests)
+    rows = [EndpointFigures(phase=str(phase), name=str(name), **arrays.stats(found))
+            for (phase, name), found in figures_by(requests, ["phase", "name"], measured_mask(requests).to_numpy())
+            if phase in order]
     return sorted(rows, key=lambda r: (order[r.phase], r.name))
 
 
@@ -182,8 +239,11 @@ def statement_table(frames: Frames) -> list[StatementFigures]:
     requests = frames.requests
     baseline_name = names[0] if names else ""
     slow = causes.slower_than_baseline(requests, baseline_name)
-    starts, ends = causes.request_spans(requests)
-    baseline = requests[requests["phase"] == baseline_name]["latency_ms"]
+    spans = causes.Spans(requests)
+    failing = requests["error"].notna().to_numpy()
+    latency = requests["latency_ms"].to_numpy(dtype="float64")
+    sqlstates, endpoints = groups.codes(requests["sqlstate"]), groups.codes(requests["name"])
+    baseline = latency[(requests["phase"] == baseline_name).to_numpy()]
     baseline_p99_ms = float(np.percentile(baseline, 99)) if len(baseline) else None
     txn_end = steps.groupby("txn")["ended"].max() if steps["txn"].notna().any() else pd.Series(dtype=float)
     retried = _retried(steps)
@@ -193,8 +253,7 @@ def statement_table(frames: Frames) -> list[StatementFigures]:
     # others' waits are blamed on the statement of the transaction that took the lock they wait for
     blamed = {step.Index: involved.loc[[i for i, found in holders.items() if step.Index in found]]
               for step in steps.itertuples()}
-    held_by = {step.Index: _held_by_lock(requests, starts, ends, step, blamed[step.Index])
-               for step in steps.itertuples()}
+    held_by = {step.Index: _held_by_lock(spans, failing, step, blamed[step.Index]) for step in steps.itertuples()}
     for step in steps.itertuples():
         ended = step.ended if pd.notna(step.ended) else step.started
         begun = involved[(involved["waitstart"] > window_start[step.Index]) & (involved["waitstart"] <= ended)]
@@ -202,18 +261,17 @@ def statement_table(frames: Frames) -> list[StatementFigures]:
         mine = begun["pid"] == step.pid if pd.notna(step.pid) else begun["application_name"] == MIGRATION_APPLICATION
         others, own = blamed[step.Index], begun[mine]
         of_requests = others[others["whose"] == "requests"]
-        started_during = (requests["start"] >= step.started) & (requests["start"] <= ended)
-        overlap = (starts <= ended) & (ends >= step.started)
+        # positions of the requests started during the step, and of those in flight during it
+        started_during = spans.started(step.started, ended)
+        overlap = spans.overlapping(step.started, ended)
         by_lock = held_by[step.Index]
         # a slow request that waited on a lock another step of its level took is that step's, not this one's
         level = steps["origin"].eq("traced") == (step.origin == "traced")
-        elsewhere = np.zeros(len(requests), dtype=bool)
-        for index in steps.index[level]:
-            if index != step.Index:
-                elsewhere |= held_by[index]
-        slow_during = slow & overlap & ~elsewhere
-        failed = pd.Series(overlap, index=requests.index) & requests["error"].notna()
-        during = requests.loc[started_during, "latency_ms"]
+        others_held = [held_by[index] for index in steps.index[level] if index != step.Index]
+        elsewhere = np.concatenate(others_held) if others_held else np.zeros(0, dtype="int64")
+        slow_during = overlap[slow[overlap] & ~np.isin(overlap, elsewhere)]
+        failed = overlap[failing[overlap]]
+        during = latency[started_during]
         p99_during = float(np.percentile(during, 99)) if len(during) else None
         held_until = txn_end.get(step.txn, ended) if pd.notna(step.txn) else ended
         taken, held = locks_from_rows(step.locks), locks_from_rows(step.locks_held)
@@ -231,19 +289,19 @@ def statement_table(frames: Frames) -> list[StatementFigures]:
             blocked_backends=int(others["pid"].nunique()),
             max_wait_ms=float(others["waiting_s"].max() * 1000) if len(others) else 0.0,
             waited_ms=float(own["waiting_s"].max() * 1000) if len(own) else 0.0,
-            blocked_requests=int((by_lock | slow_during).sum()),
-            failed_requests=int(failed.sum()),
+            blocked_requests=len(np.union1d(by_lock, slow_during)),
+            failed_requests=len(failed),
             p99_during_ms=p99_during,
             added_p99_ms=p99_during - baseline_p99_ms if p99_during is not None and baseline_p99_ms else None,
-            errors_by_sqlstate=_counts(requests.loc[failed, "sqlstate"].fillna("http")),
-            errors_by_endpoint=_counts(requests.loc[failed, "name"]),
+            errors_by_sqlstate=_code_counts_filled(sqlstates, failed, "http"),
+            errors_by_endpoint=_code_counts(endpoints[0][failed], endpoints[1]),
             lock_records=taken, held_lock_records=held,
             chatter=step.origin == "traced" and is_chatter(str(step.sql)) and not len(others)
-            and not bool((started_during & requests["error"].notna()).sum())
+            and not bool(failing[started_during].any())
             and not _strong(_on_named_tables(taken, str(step.sql))),
             blamed_waits=int(len(others) - len(others.index.intersection(begun.index))),
             request_wait_ms=float(of_requests["waiting_s"].max() * 1000) if len(of_requests) else 0.0,
-            held_up_by_lock=int(by_lock.sum()), held_up_slow=int(slow_during.sum()),
+            held_up_by_lock=len(by_lock), held_up_slow=len(slow_during),
             retried=bool(retried.get(step.Index, False)),
         ))
     # execution order: by step; a command before the statements traced in it, those as the server logged them
@@ -261,17 +319,18 @@ def wait_blame(frames: Frames) -> tuple[pd.DataFrame, pd.DataFrame, dict[Any, se
     return steps, every, _lock_holders(steps, involved, _blame_window_starts(steps))
 
 
-def _held_by_lock(requests: pd.DataFrame, starts: np.ndarray, ends: np.ndarray, step: Any,
-                  blamed: pd.DataFrame) -> np.ndarray:
-    """Requests held up by the waits blamed on `step`: to the end of those waits (its COMMIT at most), not only
-    while it ran."""
+def _held_by_lock(spans: causes.Spans, failing: np.ndarray, step: Any, blamed: pd.DataFrame) -> np.ndarray:
+    """Positions (ascending) of the requests held up by the waits blamed on `step`: to the end of those waits
+    (its COMMIT at most), not only while it ran."""
     if not len(blamed):
-        return np.zeros(len(requests), dtype=bool)
+        return np.zeros(0, dtype="int64")
     ended = step.ended if pd.notna(step.ended) else step.started
     hold_start = min(float(step.started), float(blamed["waitstart"].min()))
     hold_end = max(float(ended), float(blamed["waitend"].max()))
     of_requests = blamed[blamed["whose"] == "requests"]
-    return np.asarray(causes.waited_on_migration(requests, of_requests) & (starts <= hold_end) & (ends >= hold_start))
+    found = spans.overlapping(hold_start, hold_end)
+    held = causes.holding(spans.starts[found], spans.ends[found], of_requests) & ~failing[found]
+    return found[held]
 
 
 def _on_named_tables(locks: list[Lock] | None, sql: str) -> list[Lock]:
@@ -390,7 +449,8 @@ def error_table(frames: Frames) -> list[ErrorGroup]:
         return []
     failed = failed.assign(sqlstate=_filled(failed["sqlstate"], "http"), cause=_filled(failed["cause"], "service"))
     rows = []
-    for (phase, name, sqlstate, cause), group in failed.groupby(["phase", "name", "sqlstate", "cause"], sort=False):
+    for (phase, name, sqlstate, cause), group in failed.groupby(["phase", "name", "sqlstate", "cause"], sort=False,
+                                                                   observed=True):
         statuses = {str(k): int(v) for k, v in group["status"].value_counts().sort_index().items()}
         sources = group["sqlstate_source"].dropna()
         rows.append(ErrorGroup(phase=str(phase), name=str(name), sqlstate=str(sqlstate),
@@ -460,10 +520,6 @@ def _lock_texts(locks: list[Lock] | None) -> list[str] | None:
     return None if locks is None else [str(lock) for lock in locks]
 
 
-def _counts(values: pd.Series) -> dict[str, int]:
-    return {str(k): int(v) for k, v in values.value_counts().items()}
-
-
 def _text(value: Any) -> str | None:
     return None if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA else str(value)
 
@@ -487,12 +543,13 @@ def outages(frames: Frames, probe_interval_s: float) -> list[Outage]:
         spans.append((start, float(health["at"].iloc[-1]) + probe_interval_s, "health"))
     requests = frames.requests
     if not requests.empty:
-        refused = (requests["status"] == REFUSED_STATUS) & requests["error"].notna()
-        run_id = (refused != refused.shift()).cumsum()
-        for _, group in requests[refused].groupby(run_id[refused]):
-            if len(group) >= 2:
-                ended = float((group["start"] + group["latency_ms"].fillna(0) / 1000).max())
-                spans.append((float(group["start"].min()), ended, "requests"))
+        refused = np.flatnonzero((requests["status"] == REFUSED_STATUS).to_numpy()
+                                 & requests["error"].notna().to_numpy())
+        starts, ends = causes.request_spans(requests)
+        # runs of consecutive refused requests (in the frame's order: by start)
+        for run in np.split(refused, np.flatnonzero(np.diff(refused) != 1) + 1) if len(refused) else []:
+            if len(run) >= 2:
+                spans.append((float(starts[run].min()), float(ends[run].max()), "requests"))
     if frames.phases.empty:
         return []
     first = float(frames.phases["started"].min())

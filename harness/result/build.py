@@ -40,6 +40,7 @@ from harness.records.summary import (
 )
 from harness.result import analysis, causes
 from harness.result.arrivals import arrival_table
+from harness.result.dependencies import dependency_figures, with_retry_drift
 from harness.result.drift import drift_table
 from harness.result.frames import Frames, load_frames
 from harness.result.lint_check import check_statements
@@ -137,6 +138,8 @@ def build_summary(plan: Plan, run: RunDir) -> tuple[Summary, Frames]:
     for swap in facts.swaps:
         swap.failed_requests = analysis.swap_failures(frames, swap)
     by_cause, waits = blame(frames, facts.swaps)
+    dependencies, dependency_settings = dependency_figures(run, frames.phases)
+    dependencies = with_retry_drift(dependencies, [(p.name, [a.name for a in p.actions]) for p in plan.timeline])
     summary = Summary(
         scenario=plan.scenario, from_version=plan.from_version, to_version=plan.to_version,
         environment=facts.environment, verdict="fail", exit_code=1,
@@ -194,6 +197,8 @@ def build_summary(plan: Plan, run: RunDir) -> tuple[Summary, Frames]:
         profile_mix=profile_mix(run, frames.requests),
         drift=drift_table(frames.requests, [(p.name, [a.name for a in p.actions]) for p in plan.timeline]),
         arrivals=arrival_table(frames, plan.load_options.model),
+        dependencies=dependencies,
+        dependency_settings=dependency_settings,
     )
     return summary, frames
 

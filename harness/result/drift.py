@@ -14,13 +14,14 @@ import pandas as pd
 from harness.plan.model import drift_phases
 from harness.records.summary import DriftRow
 from harness.result.analysis import measured_mask
-from harness.result.stats import latency_shift, per_second, rate_shift
+from harness.result.stats import latency_shift, per_second_stats, rate_shift
 
 
 def drift_table(requests: pd.DataFrame, timeline: list[tuple[str, list[str]]]) -> list[DriftRow]:
     """One row per (compared phase, endpoint seen there or in the reference), phases in timeline order."""
     reference, compared = drift_phases(timeline)
-    measured = requests[measured_mask(requests)]
+    needed = [c for c in ("phase", "name", "start", "latency_ms", "error") if c in requests.columns]
+    measured = requests[needed][measured_mask(requests)]  # a copy of the columns drift reads only: millions of rows
     if reference is None or not compared or measured.empty:
         return []
     by_phase = {str(phase): group for phase, group in measured.groupby("phase", sort=False)}
@@ -41,10 +42,10 @@ def drift_table(requests: pd.DataFrame, timeline: list[tuple[str, list[str]]]) -
 
 
 def _row(endpoint: str, phase: str, against: str, a: pd.DataFrame, b: pd.DataFrame) -> DriftRow:
-    p95 = latency_shift(per_second(a["start"], a["latency_ms"], "p95"), per_second(b["start"], b["latency_ms"], "p95"),
-                        "p95")
-    p99 = latency_shift(per_second(a["start"], a["latency_ms"], "p99"), per_second(b["start"], b["latency_ms"], "p99"),
-                        "p99")
+    _, tails_a = per_second_stats(a["start"], a["latency_ms"], ["p95", "p99"])
+    _, tails_b = per_second_stats(b["start"], b["latency_ms"], ["p95", "p99"])
+    p95 = latency_shift(tails_a["p95"], tails_b["p95"], "p95")
+    p99 = latency_shift(tails_a["p99"], tails_b["p99"], "p99")
     errors_a, errors_b = int(a["error"].notna().sum()), int(b["error"].notna().sum())
     rate = rate_shift(errors_a, len(a), errors_b, len(b))
     return DriftRow(endpoint=endpoint, phase=phase, against=against, requests_a=len(a), requests_b=len(b),

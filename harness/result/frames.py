@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from pandas.api.types import union_categoricals
 
 from harness.core.postgres import MIGRATION_APPLICATION
 from harness.core.streams import read_json_lines, whole_csv_records
@@ -20,6 +28,10 @@ from harness.observe.statement_log import logged_statements
 from harness.result import attribution, rewrites
 from harness.result.server_errors import correlate
 from harness.rundir import RUN_LOG, RunDir
+
+# Arrow's readers would catch SIGINT themselves and raise ArrowCancelled mid-read; the harness decides what an
+# interrupt means (a report being written holds signals until it is whole: cli.held_signals).
+pa.enable_signal_handlers(False)
 
 REQUEST_COLUMNS = ["start", "phase", "name", "method", "status", "latency_ms", "bytes", "error", "sqlstate", "worker",
                    "served_by", "in_check", "sqlstate_source", "cause", "cause_step", "intended"]
@@ -51,17 +63,34 @@ class Frames:
         for name in ("requests", "locks", "statements", "phases", "health"):
             file = f"{name}.parquet"
             temp = directory / f".{file}.tmp"
-            getattr(self, name).to_parquet(temp, index=False)
+            write_parquet(getattr(self, name), temp)
             temp.replace(directory / file)
             artifacts[name] = file
         return artifacts
 
 
+PARQUET_ROWS = 1_000_000  # rows per row group: a frame is converted to Arrow a slice at a time
+
+
+def write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    """`frame` as Parquet (pyarrow), a row group of PARQUET_ROWS at a time: never a second copy of a frame of
+    millions of rows in memory."""
+    first = pa.Table.from_pandas(frame.iloc[:PARQUET_ROWS], preserve_index=False)
+    try:
+        with pq.ParquetWriter(path, first.schema) as writer:
+            writer.write_table(first)
+            for begin in range(PARQUET_ROWS, len(frame), PARQUET_ROWS):
+                writer.write_table(pa.Table.from_pandas(frame.iloc[begin:begin + PARQUET_ROWS],
+                                                        schema=first.schema, preserve_index=False))
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # a column typed by its first rows that later ones do not fit
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+
+
 def load_frames(run: RunDir) -> Frames:
     """Read every stream of `run` (whatever was recorded, even if the run was cut short)."""
     phases = phase_frame(run.stream("phases.jsonl"))
-    requests = request_frames(request_streams(run.stream("requests.csv").parent) or [run.stream("requests.csv")])
-    requests.insert(1, "phase", tag_phases(requests["start"], phases))
+    requests = request_frame(request_files(run))
+    requests.insert(1, "phase", phase_categories(requests["start"], phases))
     requests["in_check"] = in_windows(requests["start"], read_json_lines(run.stream(CHECKS_STREAM)))
     requests = correlate(requests, server_errors(run.log("postgres.log")))
     locks = pd.DataFrame(read_json_lines(run.stream("locks.jsonl")), columns=[c for c in LOCK_COLUMNS if c != "phase"])
@@ -190,10 +219,7 @@ def phase_frame(path: Path) -> pd.DataFrame:
 
 def request_frames(paths: list[Path]) -> pd.DataFrame:
     """Requests of every stream (one per Locust process that ran users), in start order."""
-    frames = [request_frame(path) for path in paths]
-    if len(frames) == 1:
-        return frames[0]
-    return pd.concat(frames, ignore_index=True).sort_values("start", kind="stable").reset_index(drop=True)
+    return request_frame(paths)
 
 
 def dropped_frame(paths: list[Path]) -> pd.DataFrame:
@@ -207,37 +233,247 @@ def dropped_frame(paths: list[Path]) -> pd.DataFrame:
         DROPPED_COLUMNS]
 
 
-def request_frame(path: Path) -> pd.DataFrame:
-    """Requests as recorded by the Locust plugin; a torn last line is dropped."""
-    if not path.exists() or path.stat().st_size == 0:
+REQUEST_TEXT = ("name", "method", "error", "sqlstate", "served_by")  # few distinct values: categoricals
+REQUEST_INTEGERS = ("status", "bytes", "worker")
+# HTTP statuses, response sizes and process ids take fewer bytes than int64 (2, 4 and 4 of 8 a row, with millions
+# of rows) when every value of the file fits
+NARROW_INTEGERS = {"status": "int16", "bytes": "int32", "worker": "int32"}
+REQUEST_FLOATS = ("start", "latency_ms", "intended")
+
+
+def request_files(run: RunDir) -> list[Path]:
+    """streams/requests.csv and any per-worker streams/requests-<pid>.csv, those that exist."""
+    return request_streams(run.stream("requests.csv").parent)
+
+
+def request_frame(path: Path | list[Path]) -> pd.DataFrame:
+    """Requests as recorded by the Locust plugin (one file or several: per worker), sorted by start. A line
+    with fewer fields than the header (a torn last line) has the missing ones empty, one with more is dropped,
+    one without a start too. Columns are read by their header's names: ones the harness does not know are kept
+    as the CSV reader types them, a missing optional one is empty. Text columns are categoricals (a long
+    rehearsal has millions of rows and a few dozen distinct endpoints, statuses, errors)."""
+    paths = [p for p in ([path] if isinstance(path, Path) else path) if p.exists() and p.stat().st_size]
+    if not paths:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in (
             ("start", "float64"), ("name", "str"), ("method", "str"), ("status", "int64"), ("latency_ms", "float64"),
             ("bytes", "int64"), ("error", "object"), ("sqlstate", "object"), ("worker", "int64"),
             ("served_by", "str"), ("intended", "float64"))})
-    frame = _read_requests(path)
-    if "served_by" not in frame.columns:  # recorded before requests said who served them
-        frame["served_by"] = ""
-    frame["start"] = pd.to_numeric(frame["start"], errors="coerce")
-    frame = frame.dropna(subset=["start"])
+    parts = []
+    for file in paths:
+        try:
+            parts.append(_arrow_columns(file))
+        except (pa.ArrowInvalid, UnicodeDecodeError):  # a value the typed reader cannot parse: read it as text
+            parts.append(_text_columns(file))
+    frame = _request_frame(parts[0] if len(parts) == 1 else _concat(parts))
+    pa.default_memory_pool().release_unused()  # what the parser held is free: give it back for the figures
+    return frame
+
+
+Columns = dict[str, Any]  # a column's values: numpy array (numbers), pandas Categorical (text), Series (others)
+READ_BLOCK_BYTES = 16 << 20  # a range of lines parsed at a time
+PARSE_BLOCK_BYTES = 4 << 20  # the blocks pyarrow parses in parallel within a range
+
+
+def _header(path: Path) -> list[str]:
+    with open(path, newline="", encoding="utf-8", errors="replace") as file:
+        return next(csv.reader(file), [])
+
+
+def _arrow_columns(path: Path) -> Columns:
+    """pyarrow's CSV reader (threaded, typed as it parses) on ranges of the file in turn, each range's text
+    straight to integer codes: no column of millions of strings, nor the whole file parsed, is ever held.
+    Lines with the wrong number of fields are skipped (a torn last line); ArrowInvalid for a value that is not
+    of its column's type."""
+    header = _header(path)
+    types: dict[str, pa.DataType] = {c: pa.float64() for c in REQUEST_FLOATS}
+    types |= {c: pa.int64() for c in REQUEST_INTEGERS} | {c: pa.dictionary(pa.int32(), pa.string())
+                                                           for c in REQUEST_TEXT}
+    convert = pacsv.ConvertOptions(column_types={c: t for c, t in types.items() if c in header},
+                                   strings_can_be_null=False, quoted_strings_can_be_null=False)
+    # Every column is written straight into an array of as many rows as the file could hold (a row has a comma
+    # per column): only the pages of rows written are ever resident, and nothing is concatenated at the end.
+    bound = path.stat().st_size // max(len(header), 1) + 1
+    numbers = {name: np.empty(bound, dtype="float64" if name in REQUEST_FLOATS else "int64")
+               for name in header if name in REQUEST_FLOATS or name in REQUEST_INTEGERS}
+    codes = {name: np.empty(bound, dtype="int32") for name in header if name in REQUEST_TEXT}
+    values: dict[str, dict[str, int]] = {name: {} for name in codes}
+    others: dict[str, list[Any]] = {name: [] for name in header if name not in numbers and name not in codes}
+    schema: dict[str, pa.DataType] = {}
+    count = 0
+    for data in _line_ranges(path):
+        table = _parse(data, header, convert)
+        for name in header:
+            column = table.column(name)
+            schema.setdefault(name, column.type)
+            at = count
+            for array in column.chunks:
+                if name in codes:
+                    known = values[name]
+                    recode = np.array([known.setdefault(v, len(known)) for v in array.dictionary.to_pylist()]
+                                      + [-1], dtype="int32")  # the last: a missing value
+                    indices = pc.fill_null(array.indices, len(array.dictionary))
+                    codes[name][at:at + len(array)] = recode[indices.to_numpy(zero_copy_only=False)]
+                elif name in numbers:  # a null: NaN (floats), 0 (integers)
+                    filled = pc.fill_null(array, 0) if name in REQUEST_INTEGERS else array
+                    numbers[name][at:at + len(array)] = filled.to_numpy(zero_copy_only=False)
+                else:
+                    others[name].append(array)
+                at += len(array)
+        count += table.num_rows
+    columns: Columns = {}
+    for name in header:
+        if name in codes:
+            columns[name] = pd.Categorical.from_codes(codes.pop(name)[:count].astype(_code_type(len(values[name]))),
+                                                      categories=list(values[name]))
+        elif name in numbers:
+            columns[name] = numbers.pop(name)[:count]
+        else:
+            columns[name] = pa.chunked_array(others.pop(name), type=schema.get(name, pa.string())).to_pandas()
+    return columns
+
+
+def _parse(data: bytes, header: list[str], convert: pacsv.ConvertOptions) -> pa.Table:
+    """One range of lines. Parsed first as if no quoted value held a line break (the quicker way); when lines
+    had to be skipped, again allowing them (a value broken over two lines is two short lines the first time).
+    A line that still has fewer fields than the header (a torn last line, a recorder that wrote fewer columns)
+    is kept, its missing fields empty, as pandas reads it: the range is read by pandas then."""
+    skipped: list[pacsv.InvalidRow] = []
+
+    def skip(row: pacsv.InvalidRow) -> str:
+        skipped.append(row)
+        return "skip"
+
+    for newlines in (False, True):
+        skipped.clear()
+        table = pacsv.read_csv(pa.py_buffer(data),
+                               read_options=pacsv.ReadOptions(column_names=header, block_size=PARSE_BLOCK_BYTES),
+                               parse_options=pacsv.ParseOptions(invalid_row_handler=skip, newlines_in_values=newlines),
+                               convert_options=convert)
+        if not skipped or b'"' not in data:
+            break
+    if any(row.actual_columns < row.expected_columns for row in skipped):
+        return _padded(data, header, table.schema)
+    return table
+
+
+def _padded(data: bytes, header: list[str], schema: pa.Schema) -> pa.Table:
+    """A range read by pandas (a short line's missing fields are missing values; a long line is dropped), as
+    the table pyarrow would have given."""
+    frame = pd.read_csv(io.BytesIO(data), names=header, header=None, on_bad_lines="skip", keep_default_na=False,
+                        dtype=str)
+    arrays = []
+    for field_ in schema:
+        values = frame[field_.name]
+        if field_.name in REQUEST_FLOATS or field_.name in REQUEST_INTEGERS:
+            arrays.append(pa.array(pd.to_numeric(values, errors="coerce").astype("float64"), from_pandas=True)
+                          .cast(field_.type, safe=False))
+        elif field_.name in REQUEST_TEXT:
+            arrays.append(pa.array(values.astype(object), type=pa.string(), from_pandas=True).dictionary_encode())
+        else:
+            arrays.append(pa.array(values.astype(object), type=pa.string(), from_pandas=True).cast(field_.type))
+    return pa.Table.from_arrays(arrays, names=header)
+
+
+def _line_ranges(path: Path) -> Iterator[bytes]:
+    """The rows of a CSV file after its header, READ_BLOCK_BYTES or so at a time, each ending at the end of a
+    line that is outside a quoted value (RFC 4180: a quote inside one is doubled, so an odd count of quotes
+    so far means one is open)."""
+    with open(path, "rb") as file:
+        file.readline()
+        while data := file.read(READ_BLOCK_BYTES):
+            parts = [data, file.readline()]
+            quotes = data.count(b'"') + parts[1].count(b'"')
+            while quotes % 2 and (line := file.readline()):
+                parts.append(line)
+                quotes += line.count(b'"')
+            data = b"".join(parts)
+            # a recorder killed mid-write tore its last record inside a quoted error: that record is dropped
+            yield data if quotes % 2 == 0 else data[:whole_csv_records(data)]
+
+
+def _code_type(count: int) -> str:
+    return "int8" if count < 2**7 else "int16" if count < 2**15 else "int32"
+
+
+def _text_columns(path: Path) -> Columns:
+    """Every field as text, numbers coerced (what does not parse is NaN: a row without a start is dropped)."""
+    data = path.read_bytes()
+    frame = pd.read_csv(io.BytesIO(data[:whole_csv_records(data)]), on_bad_lines="skip", keep_default_na=False,
+                        dtype=str)
+    columns: Columns = {}
+    for name in frame.columns:
+        if name in REQUEST_FLOATS or name in REQUEST_INTEGERS:
+            number = pd.to_numeric(frame[name], errors="coerce").astype("float64")
+            columns[name] = number.to_numpy() if name in REQUEST_FLOATS else number.fillna(0).to_numpy("int64")
+        elif name in REQUEST_TEXT:
+            columns[name] = pd.Categorical(frame[name])
+        else:
+            columns[name] = frame[name].reset_index(drop=True)
+    return columns
+
+
+def _concat(parts: list[Columns]) -> Columns:
+    """The columns of several request files as one (their text columns' categories united)."""
+    sizes = [_rows(part) for part in parts]
+    names = list(dict.fromkeys(name for part in parts for name in part))
+    columns: Columns = {}
+    for name in names:
+        if name in REQUEST_TEXT:
+            columns[name] = union_categoricals([part.get(name, pd.Categorical.from_codes(np.zeros(n, "int8"), [""]))
+                                                for part, n in zip(parts, sizes, strict=True)])
+        elif name in REQUEST_FLOATS or name in REQUEST_INTEGERS:
+            columns[name] = np.concatenate([part.get(name, np.full(n, np.nan if name in REQUEST_FLOATS else 0))
+                                            for part, n in zip(parts, sizes, strict=True)])
+        else:
+            columns[name] = pd.concat([pd.Series(part.get(name, [None] * n)) for part, n in
+                                       zip(parts, sizes, strict=True)], ignore_index=True)
+    return columns
+
+
+def _rows(columns: Columns) -> int:
+    return len(next(iter(columns.values()))) if columns else 0
+
+
+def _narrow(values: np.ndarray, dtype: str | None) -> np.ndarray:
+    if dtype is None or not len(values):
+        return values
+    limits = np.iinfo(dtype)
+    return values.astype(dtype) if limits.min <= values.min() and values.max() <= limits.max else values
+
+
+def _request_frame(columns: Columns) -> pd.DataFrame:
+    """The frame of the columns, typed (missing ones empty: recorded before they were), rows without a start
+    dropped, sorted by start (stable: the recorder writes requests as they end)."""
+    count = _rows(columns)
+    for name in REQUEST_FLOATS:
+        columns[name] = np.asarray(columns[name], dtype="float64") if name in columns else np.full(count, np.nan)
     # recorded before requests had an intended start (the closed model's intended start is the start itself)
-    intended = pd.to_numeric(frame["intended"], errors="coerce") if "intended" in frame.columns else frame["start"]
-    frame["intended"] = intended.fillna(frame["start"]).astype("float64")
-    for column in ("status", "bytes", "worker"):
-        frame[column] = pd.to_numeric(frame[column], errors="coerce").fillna(0).astype("int64")
-    frame["latency_ms"] = pd.to_numeric(frame["latency_ms"], errors="coerce").astype("float64")
-    for column in ("error", "sqlstate"):
-        frame[column] = frame[column].where(frame[column] != "", None)
-    return frame.sort_values("start", kind="stable").reset_index(drop=True)
-
-
-def _read_requests(path: Path) -> pd.DataFrame:
-    options: dict = {"on_bad_lines": "skip", "keep_default_na": False,
-                     "dtype": {"name": str, "method": str, "error": str, "sqlstate": str, "served_by": str}}
-    try:
-        return pd.read_csv(path, **options)
-    except pd.errors.ParserError:  # a recorder killed mid-write tore its last record inside a quoted error
-        data = path.read_bytes()
-        return pd.read_csv(io.BytesIO(data[:whole_csv_records(data)]), **options)
+    missing = np.isnan(columns["intended"])
+    if missing.any():
+        columns["intended"] = np.where(missing, columns["start"], columns["intended"])
+    for name in REQUEST_INTEGERS:
+        values = np.asarray(columns[name], dtype="int64") if name in columns else np.zeros(count, "int64")
+        columns[name] = _narrow(values, NARROW_INTEGERS.get(name))
+    for name in REQUEST_TEXT:
+        if name not in columns:
+            columns[name] = pd.Categorical.from_codes(np.zeros(count, dtype="int8"), categories=[""])
+    for name in ("error", "sqlstate"):  # empty: none
+        if "" in columns[name].categories:
+            columns[name] = columns[name].remove_categories([""])
+    start = columns["start"]
+    keep = None if not np.isnan(start).any() else np.flatnonzero(~np.isnan(start))
+    order = keep if keep is None or not len(keep) else keep[np.argsort(start[keep], kind="stable")]
+    if keep is None and len(start) > 1 and not (start[1:] >= start[:-1]).all():
+        order = np.argsort(start, kind="stable")
+    known = ["start", "name", "method", "status", "latency_ms", "bytes", "error", "sqlstate", "worker", "served_by",
+             "intended"]
+    ordered: Columns = {}
+    for name in known + [c for c in columns if c not in known]:
+        values = columns.pop(name)  # a column at a time: never two copies of the frame
+        if order is not None:
+            values = values.iloc[order].reset_index(drop=True) if isinstance(values, pd.Series) else values[order]
+        ordered[name] = values
+    return pd.DataFrame(ordered, copy=False)  # the arrays as they are: no copy, no consolidation
 
 
 def in_windows(stamps: pd.Series, windows: list[dict]) -> pd.Series:
@@ -260,6 +496,21 @@ def tag_phases(stamps: pd.Series, phases: pd.DataFrame) -> pd.Series:
     index = np.where(~np.isnan(last_end) & (stamps.to_numpy() > last_end), len(phases), index)
     tags = np.where(index < 0, BEFORE_FIRST_PHASE, names[np.clip(index, 0, len(phases))])
     return pd.Series(tags, index=stamps.index, dtype="object")
+
+
+def phase_categories(stamps: pd.Series, phases: pd.DataFrame) -> pd.Series:
+    """tag_phases as a categorical (warmup, the phases in timeline order, teardown): for millions of rows."""
+    names = list(dict.fromkeys([BEFORE_FIRST_PHASE, *map(str, phases["name"]), AFTER_LAST_PHASE]))
+    if phases.empty or stamps.empty:
+        codes = np.zeros(len(stamps), dtype="int64")
+    else:
+        values = stamps.to_numpy(dtype="float64")
+        index = np.searchsorted(phases["started"].to_numpy(), values, side="right") - 1
+        last_end = phases["ended"].iloc[-1]
+        index = np.where(~np.isnan(last_end) & (values > last_end), len(phases), index)
+        position = np.array([names.index(n) for n in [*map(str, phases["name"]), AFTER_LAST_PHASE]])
+        codes = np.where(index < 0, names.index(BEFORE_FIRST_PHASE), position[np.clip(index, 0, len(phases))])
+    return pd.Series(pd.Categorical.from_codes(codes, categories=names), index=stamps.index)
 
 
 def _typed_locks(frame: pd.DataFrame) -> pd.DataFrame:

@@ -13,7 +13,7 @@ from harness.load.contract import ERROR_BODIES_STREAM
 from harness.plan import Plan
 from harness.records.run import CheckWindow, EndpointRegression, ReupgradeResult, RollbackResult
 from harness.records.summary import VersionFigures
-from harness.result.analysis import latency_stats, measured_mask
+from harness.result.analysis import RequestArrays, figures_by, measured_mask
 from harness.result.frames import CHECKS_STREAM, Frames
 from harness.rundir import RunDir
 from harness.verify import reasons
@@ -30,14 +30,14 @@ def check_windows(run: RunDir) -> list[CheckWindow]:
 
 def version_table(frames: Frames) -> list[VersionFigures]:
     """Per phase, version that served and endpoint: requests the loopback proxy tagged."""
-    requests = frames.requests[measured_mask(frames.requests)]
+    requests = frames.requests
     if "served_by" not in requests.columns:
         return []
-    tagged = requests[requests["served_by"].fillna("") != ""]
+    tagged = measured_mask(requests).to_numpy() & (requests["served_by"].fillna("") != "").to_numpy()
     order = {name: i for i, name in enumerate(frames.phases["name"])}
-    rows = [VersionFigures(phase=str(phase), version=str(version), name=str(name),
-                           **{k: v for k, v in latency_stats(subset).items()})
-            for (phase, version, name), subset in tagged.groupby(["phase", "served_by", "name"], sort=False)
+    figures = RequestArrays(requests)
+    rows = [VersionFigures(phase=str(phase), version=str(version), name=str(name), **figures.stats(found))
+            for (phase, version, name), found in figures_by(requests, ["phase", "served_by", "name"], tagged)
             if phase in order]
     return sorted(rows, key=lambda r: (order[r.phase], r.version, r.name))
 
@@ -58,16 +58,20 @@ def after_rollback_phases(plan: Plan, revert_phase: str | None) -> list[str]:
 def regressions(plan: Plan, frames: Frames, run: RunDir, revert_phase: str | None) -> list[EndpointRegression]:
     """Endpoints whose error rate after the rollback exceeds the baseline's (one-sided Fisher exact test,
     p < SIGNIFICANCE, at least MIN_ERRORS errors), with the first error bodies recorded there."""
-    requests = frames.requests[measured_mask(frames.requests)]
-    baseline = requests[requests["phase"] == plan.baseline_phase]
-    base = {name: (len(g), int(g["error"].notna().sum())) for name, g in baseline.groupby("name")}
+    requests = frames.requests
+    measured = measured_mask(requests).to_numpy()
+    failing = requests["error"].notna().to_numpy()
+    # (endpoint, requests, errors) per phase
+    by_phase: dict[str, list[tuple[str, int, int]]] = {}
+    for (phase_name, name), rows in figures_by(requests, ["phase", "name"], measured):
+        failed = failing[rows]
+        by_phase.setdefault(str(phase_name), []).append((str(name), len(failed), int(failed.sum())))
+    base = {name: (count, errors) for name, count, errors in by_phase.get(plan.baseline_phase, [])}
     bodies = read_json_lines(run.stream(ERROR_BODIES_STREAM))
     phases = frames.phases.set_index("name")
     found = []
     for phase in after_rollback_phases(plan, revert_phase):
-        subset = requests[requests["phase"] == phase]
-        for name, group in subset.groupby("name"):
-            count, errors = len(group), int(group["error"].notna().sum())
+        for name, count, errors in sorted(by_phase.get(phase, []), key=lambda g: g[0]):
             base_count, base_errors = base.get(str(name), (0, 0))
             if errors < MIN_ERRORS or errors / count <= (base_errors / base_count if base_count else 0.0):
                 continue

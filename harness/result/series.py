@@ -11,10 +11,10 @@ import pandas as pd
 
 from harness.records.series import RunSeries, SecondFigures, WaitSpan
 from harness.records.summary import Summary
-from harness.result import analysis
+from harness.result import analysis, stats
 from harness.result.frames import Frames
 
-QUANTILES = {"p50_ms": 0.50, "p95_ms": 0.95, "p99_ms": 0.99}
+QUANTILES = ("p50_ms", "p95_ms", "p99_ms")
 
 
 def build_series(frames: Frames, summary: Summary) -> RunSeries:
@@ -29,22 +29,25 @@ def build_series(frames: Frames, summary: Summary) -> RunSeries:
 def per_second(frames: Frames, origin: float, end: float) -> list[SecondFigures]:
     """One row per second of [origin, end): requests started in it (the phase figures' requests: check windows
     left out), their errors by cause and their latency percentiles (as latency_stats computes them)."""
-    requests = frames.requests[analysis.measured_mask(frames.requests)]
-    requests = requests[requests["phase"].isin(analysis.phase_names(frames))]
+    requests = frames.requests
+    keep = (analysis.measured_mask(requests) & requests["phase"].isin(analysis.phase_names(frames))).to_numpy()
     count = max(1, math.ceil(end - origin))
-    second = np.clip(np.floor(requests["start"].to_numpy(dtype="float64") - origin), 0, count - 1).astype(int)
-    frame = requests.assign(second=second)
-    totals = frame.groupby("second").size()
-    failed = frame[frame["error"].notna()]
-    errors = failed.groupby("second").size()
+    start = requests["start"].to_numpy(dtype="float64")[keep]
+    second = np.clip(np.floor(start - origin), 0, count - 1).astype("int64")
+    totals = np.bincount(second, minlength=count)
+    failed = requests["error"].notna().to_numpy()[keep]
+    errors = np.bincount(second[failed], minlength=count)
     causes: dict[int, dict[str, int]] = {}
-    cause_of = failed["cause"].astype(object).where(failed["cause"].notna(), "service")  # no finer cause known
-    for (at, cause), n in failed.groupby(["second", cause_of]).size().items():
-        causes.setdefault(int(at), {})[str(cause)] = int(n)
-    latency = frame.groupby("second")["latency_ms"]
-    quantiles = {key: latency.quantile(q) for key, q in QUANTILES.items()}
-    return [SecondFigures(at=origin + i, requests=int(totals.get(i, 0)), errors=int(errors.get(i, 0)),
-                          **{key: _value(values, i) for key, values in quantiles.items()},
+    cause = requests["cause"].to_numpy(dtype=object)[keep][failed]
+    cause_of = pd.Series(cause).where(pd.notna(cause), "service")  # no finer cause known
+    for (at, name), n in pd.DataFrame({"at": second[failed], "cause": cause_of.to_numpy()}).groupby(
+            ["at", "cause"]).size().items():
+        causes.setdefault(int(at), {})[str(name)] = int(n)
+    seconds, values = stats.per_second_stats(second, requests["latency_ms"].to_numpy(dtype="float64")[keep],
+                                             [key.removesuffix("_ms") for key in QUANTILES])
+    at = {int(i): n for n, i in enumerate(seconds)}
+    return [SecondFigures(at=origin + i, requests=int(totals[i]), errors=int(errors[i]),
+                          **{key: _value(values[key.removesuffix("_ms")], at.get(i)) for key in QUANTILES},
                           errors_by_cause=causes.get(i, {}))
             for i in range(count)]
 
@@ -92,9 +95,8 @@ def _specific(steps: pd.DataFrame, indices: set[Any]) -> Any:
     return (traced if len(traced) else chosen).index[-1]
 
 
-def _value(values: pd.Series, i: int) -> float | None:
-    value = values.get(i)
-    return None if value is None or pd.isna(value) else float(value)
+def _value(values: np.ndarray, position: int | None) -> float | None:
+    return None if position is None else float(values[position])
 
 
 def _text(value: Any) -> str | None:

@@ -25,17 +25,19 @@ EARLY_S = 0.001
 LATE_S = 0.0005
 AFFINITY_S = 1.0  # how many seconds of distance an endpoint's known SQLSTATE outweighs
 UNMATCHED = 1e6
+SOURCES = ["response", "server log"]  # where a request's SQLSTATE came from
 
 
 def correlate(requests: pd.DataFrame, errors: list[LogEntry]) -> pd.DataFrame:
     """`requests` with `sqlstate` filled from `errors` where the response named none, and `sqlstate_source`
     ("response", "server log", or None) saying where each SQLSTATE came from."""
-    frame = requests.copy()
-    source = pd.Series([None] * len(frame), index=frame.index, dtype="object")
-    source[frame["sqlstate"].notna()] = "response"
-    frame["sqlstate_source"] = source
+    frame = requests.copy(deep=False)  # columns are replaced, never written into
+    named = frame["sqlstate"].notna().to_numpy()
+    frame["sqlstate_source"] = pd.Categorical.from_codes(np.where(named, 0, -1), categories=SOURCES)
     # 0: no response; 502, 504: a proxy's, the service never answered: no database error of theirs to find
-    failed = frame[frame["error"].notna() & frame["sqlstate"].isna() & ~frame["status"].isin([0, 502, 504])]
+    status = frame["status"].to_numpy()
+    candidates = frame["error"].notna().to_numpy() & ~named & (status != 0) & (status != 502) & (status != 504)
+    failed = frame[candidates]
     found = sorted((e for e in errors if e.sqlstate and e.is_error and not e.from_harness), key=lambda e: e.at)
     if failed.empty or not found:
         return frame
@@ -45,7 +47,6 @@ def correlate(requests: pd.DataFrame, errors: list[LogEntry]) -> pd.DataFrame:
     low = np.searchsorted(times, starts - EARLY_S, side="left")
     high = np.searchsorted(times, ends + LATE_S, side="right")
     names = failed["name"].astype(str).tolist()
-    index = failed.index.to_numpy()
 
     claims: dict[int, list[int]] = defaultdict(list)  # error -> requests whose window holds it
     for r in range(len(failed)):
@@ -72,10 +73,21 @@ def correlate(requests: pd.DataFrame, errors: list[LogEntry]) -> pd.DataFrame:
         for i, j in zip(*linear_sum_assignment(cost), strict=True):
             if cost[i, j] < UNMATCHED:
                 matched[cluster[i]] = columns[j]
-    for r, e in matched.items():
-        frame.at[index[r], "sqlstate"] = found[e].sqlstate
-        frame.at[index[r], "sqlstate_source"] = "server log"
+    if matched:
+        positions = np.flatnonzero(candidates)[list(matched)]
+        frame["sqlstate"] = _with_values(frame["sqlstate"], positions, [found[e].sqlstate for e in matched.values()])
+        frame["sqlstate_source"] = _with_values(frame["sqlstate_source"], positions, ["server log"] * len(matched))
     return frame
+
+
+def _with_values(column: pd.Series, positions: np.ndarray, values: list) -> pd.Series:
+    """A copy of `column` with `values` at `positions` (a categorical gains the categories it lacks)."""
+    column = column.copy()
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        new = [v for v in dict.fromkeys(values) if v not in column.cat.categories]
+        column = column.cat.add_categories(new) if new else column
+    column.iloc[positions] = values
+    return column
 
 
 def _clusters(rows: list[int], low: np.ndarray, high: np.ndarray) -> list[list[int]]:

@@ -23,25 +23,20 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import random
-import select
 import signal
-import subprocess
 import sys
 import time
 import urllib.parse
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from harness.core import ownership
-from harness.core.processes import die_with_parent
+from harness.core.child import JsonChild, answer
 from harness.core.redaction import redact
 from harness.load.contract import SERVED_BY_HEADER
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_S = 20.0
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
                         "transfer-encoding", "upgrade", "host", "content-length"})
@@ -58,110 +53,46 @@ class ProxyError(Exception):
     """The proxy did not start or did not answer a command."""
 
 
-class Proxy:
+class Proxy(JsonChild):
     """The controller. Verbs: start() -> the URL the load uses, route(url, version), split(url, version, share),
     unsplit(), drain(url, timeout) -> in flight left, stop() (idempotent; kills it if it does not end on EOF)."""
 
     def __init__(self, port: int, log_path: Path, env: dict[str, str] | None = None) -> None:
-        self.port, self.log_path = port, log_path
-        self.env = dict(env if env is not None else os.environ)
-        self.popen: subprocess.Popen[str] | None = None
+        super().__init__("proxy", ["-m", "harness.service.proxy", "--port", str(port)], log_path, env, ProxyError)
+        self.port = port
         self.backend: str | None = None
-        self._log: IO[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> str:
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        env = self.env | {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO_ROOT), self.env.get("PYTHONPATH")]))}
-        self.popen = subprocess.Popen(  # noqa: PLW1509 - only prctl runs in the child before exec
-            [sys.executable, "-m", "harness.service.proxy", "--port", str(self.port)], stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=self._log, text=True, bufsize=1, env=env, cwd=REPO_ROOT,
-            start_new_session=True, preexec_fn=die_with_parent(signal.SIGTERM))
-        ownership.note_process(self.popen.pid, "proxy")
-        self._expect("listening", READY_TIMEOUT_S)
+        self.launch(READY_TIMEOUT_S)
         return self.url
 
     def route(self, backend: str, version: str) -> None:
         """Send every request from now on (but a split's share) to `backend` (on loopback), tagged `version`."""
         self._loopback(backend)
-        self._command({"verb": "route", "url": backend, "version": version}, 10.0)
+        self.command({"verb": "route", "url": backend, "version": version}, 10.0)
         self.backend = backend
 
     def split(self, backend: str, version: str, share: float) -> None:
         """Send `share` of the requests from now on to `backend` (on loopback), tagged `version`."""
         self._loopback(backend)
-        self._command({"verb": "split", "url": backend, "version": version, "share": share}, 10.0)
+        self.command({"verb": "split", "url": backend, "version": version, "share": share}, 10.0)
 
     def unsplit(self) -> None:
         """Send every request to the primary backend again."""
-        self._command({"verb": "unsplit"}, 10.0)
+        self.command({"verb": "unsplit"}, 10.0)
 
     def drain(self, backend: str, timeout_s: float) -> int:
         """Wait until no request is in flight to `backend` (at most `timeout_s`); returns how many still are."""
-        return int(self._command({"verb": "drain", "url": backend, "seconds": timeout_s}, timeout_s + 10.0)["left"])
-
-    def stop(self) -> None:
-        popen, self.popen = self.popen, None
-        if popen is not None:
-            with contextlib.suppress(OSError):
-                if popen.stdin is not None:
-                    popen.stdin.close()
-            try:
-                popen.wait(5)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(popen.pid, signal.SIGKILL)
-                popen.wait(5)
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(popen.pid, signal.SIGKILL)  # whatever its group left
-            if popen.stdout is not None:
-                popen.stdout.close()
-            ownership.forget_process(popen.pid)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        return int(self.command({"verb": "drain", "url": backend, "seconds": timeout_s}, timeout_s + 10.0)["left"])
 
     @staticmethod
     def _loopback(backend: str) -> None:
         if not is_loopback(backend):
             raise ProxyError(f"refusing to proxy to {backend}: only loopback (127.0.0.0/8) is allowed")
-
-    def _command(self, command: dict[str, Any], timeout_s: float) -> dict[str, Any]:
-        if self.popen is None or self.popen.stdin is None or self.popen.poll() is not None:
-            raise ProxyError(f"the proxy is not running{self._tail()}")
-        try:
-            self.popen.stdin.write(json.dumps(command) + "\n")
-            self.popen.stdin.flush()
-        except OSError as exc:
-            raise ProxyError(f"the proxy stopped listening ({exc.strerror or exc}){self._tail()}") from None
-        return json.loads(self._expect(command["verb"], timeout_s))
-
-    def _expect(self, verb: str, timeout_s: float) -> str:
-        """The next answer line for `verb` ("listening": the first line, once it accepts connections)."""
-        assert self.popen is not None and self.popen.stdout is not None
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.popen.stdout], [], [], max(0.0, deadline - time.monotonic()))
-            if not ready:
-                break
-            line = self.popen.stdout.readline()
-            if not line:
-                raise ProxyError(f"the proxy exited with code {self.popen.wait()}{self._tail()}")
-            with contextlib.suppress(ValueError, AttributeError):
-                if json.loads(line).get("done") == verb:
-                    return line
-        raise ProxyError(f"the proxy did not answer within {timeout_s:g}s{self._tail()}")
-
-    def _tail(self) -> str:
-        try:
-            lines = self.log_path.read_text(errors="replace").strip().splitlines()
-        except OSError:
-            return ""
-        return f": {' | '.join(lines[-3:])}" if lines else ""
 
 
 # ---------------------------------------------------------------- the proxy process (aiohttp)
@@ -257,10 +188,6 @@ async def _drain(routes: _Routes, backend: str, timeout_s: float) -> int:
     return left
 
 
-def _answer(**fields: Any) -> None:
-    print(json.dumps(fields), flush=True)
-
-
 async def _command(routes: _Routes, line: str) -> None:
     try:
         command = json.loads(line)
@@ -274,13 +201,13 @@ async def _command(routes: _Routes, line: str) -> None:
                 routes.primary = backend
             else:
                 routes.other, routes.share = backend, float(command["share"])
-            _answer(done=verb, url=url)
+            answer(done=verb, url=url)
         elif verb == "unsplit":
             routes.other, routes.share = None, 0.0
-            _answer(done=verb)
+            answer(done=verb)
         elif verb == "drain":
             url = str(command["url"]).rstrip("/")
-            _answer(done=verb, url=url, left=await _drain(routes, url, float(command["seconds"])))
+            answer(done=verb, url=url, left=await _drain(routes, url, float(command["seconds"])))
         else:
             raise ValueError(f"unknown verb {verb!r}")
     except (ValueError, KeyError, TypeError) as exc:
@@ -303,7 +230,7 @@ async def _serve(port: int) -> None:
     loop = asyncio.get_running_loop()
     commands = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(commands), sys.stdin)
-    _answer(done="listening", port=port)
+    answer(done="listening", port=port)
     try:
         while line := (await commands.readline()).decode():
             if line.strip():

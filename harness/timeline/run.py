@@ -31,10 +31,11 @@ from harness.load.launcher import Load
 from harness.observe.base import ObserverContext
 from harness.plan import Plan
 from harness.plan.packages import unpacked
-from harness.records.run import ActionRecord, Phase, Stop
+from harness.records.run import DEPENDENCY_STREAM, ActionRecord, Phase, Stop
 from harness.rundir import RunDir, RunLog
 from harness.seed import seed
 from harness.service import swap as service
+from harness.service.dependency_stub import start_stubs
 from harness.timeline import clock
 from harness.timeline.actions import SETUP, PlannedPhase, split_setup
 from harness.timeline.actions.base import Action
@@ -118,6 +119,12 @@ def _run(plan: Plan, phases: list[PlannedPhase], kind: str, run: RunDir, log: Ru
                          if re.fullmatch(SECRET_ENV_NAME, name, re.I)))
     plan = outcome.plan = unpacked(plan, run.path)  # package releases: their files, safely, in the run dir
     setup, phases = split_setup(phases)
+    stubs, plan = start_stubs(plan, run.stream(DEPENDENCY_STREAM), run.log("dependency_stubs.log"),
+                              {**os.environ, **run_env(run.run_id)})
+    if stubs is not None:  # the service's third-party APIs: loopback stubs, their URLs in the releases' env
+        stack.callback(stubs.stop)
+        outcome.plan = plan
+        log.write("dependencies", urls={f"{name}@{version}": url for (name, version), url in stubs.urls.items()})
     _stage(log, "environment")
     env, why = open_environment(plan, kind, run.path, run.run_id)
     stack.callback(env.close)
@@ -147,7 +154,8 @@ def _run(plan: Plan, phases: list[PlannedPhase], kind: str, run: RunDir, log: Ru
     migrator = Migrator(plan, database, statements, run.log("migrations.log"), run.run_id, events,
                         lambda message: report_error("migrations", message))
     old = plan.releases[plan.from_version]
-    rehearsal = Rehearsal(plan, env, database, migrator, events, log, say, serving=old, run=run, stack=stack)
+    rehearsal = Rehearsal(plan, env, database, migrator, events, log, say, serving=old, run=run, stack=stack,
+                          dependencies=stubs)
     if setup:  # before anything of a package runs: its set-up migrations, its service
         rehearsal.phase = Phase(SETUP, old.version, old.version, time.time())
         for action in setup:

@@ -13,6 +13,7 @@ from harness.events import Events
 from harness.plan import Plan, Release
 from harness.records.run import Phase
 from harness.rundir import RunDir, RunLog
+from harness.service.dependency_stub import DependencyStubs
 from harness.service.swap import ServiceControl
 from harness.upgrade.migrate import Migrator
 
@@ -40,6 +41,7 @@ class Rehearsal:
     run: RunDir | None = None  # for actions that own a stream of their own (quarantine, cleanup)
     stack: contextlib.ExitStack | None = None  # the run's teardown: what an action starts, it stops there
     wait: Callable[[float], None] = field(default=time.sleep)  # sleeps; raises when a fatal fault ends the run
+    dependencies: DependencyStubs | None = None  # the stubs of the plan's [[dependencies]] (the dependency action)
 
     @property
     def old(self) -> Release:

@@ -36,6 +36,9 @@ def observe(gate: Gate, summary: Summary) -> float | None:
         return _waits(gate, summary)
     if gate.metric in DRIFT_METRICS:
         return _drift(gate, summary)
+    if gate.metric == "retry_rate":  # the worst of the dependencies, phases and calling versions it covers
+        return _worst(gate, [d.retry_rate for d in summary.dependencies if d.retry_rate is not None
+                             and gate.dependency in (None, d.dependency) and gate.phase in (None, d.phase)])
     statements = [s for s in summary.statements if gate.phase in (None, s.phase)]
     if gate.metric == "migration_errors":
         return float(sum(1 for s in statements if s.error and not s.retried and s.origin != "traced"))
@@ -134,5 +137,5 @@ def evaluate(gates: list[Gate], summary: Summary, phase: str | None = None) -> l
             passed = observed >= limit
         results.append(GateResult(name=gate.name, metric=gate.metric, phase=gate.phase, endpoint=gate.endpoint,
                                   bound="max" if gate.max is not None else "min", limit=limit, observed=observed,
-                                  passed=passed, cause=gate.cause))
+                                  passed=passed, cause=gate.cause, dependency=gate.dependency))
     return results

@@ -45,6 +45,21 @@ def test_a_restart_swap_owns_refused_requests_and_a_blue_green_one_only_what_the
     assert list(blue_green["cause"]) == ["swap", "service", "service"], "the old version failing is its own"
 
 
+def test_a_drained_blue_green_swap_owns_only_requests_sent_from_its_switch_on() -> None:
+    # the old version dropped a connection it was serving before the switch; the drain let it finish, so the
+    # stop cut nothing: that failure is the old version's own, one sent after the switch is the swap's
+    requests = _requests(request(149.5, "migrate", "/a", 1100.0, "connection closed", None, 0),
+                         request(150.6, "migrate", "/a", 2.0, "connection closed", None, 0))
+    drained = attribution.swap_windows([{"strategy": "blue_green", "started_at": 149.0, "stopped_at": 150.5,
+                                         "healthy_at": 150.5, "ended_at": 151.0, "in_flight_at_stop": 0}])
+    assert drained == [(150.5, 151.0 + attribution.SWAP_GRACE_S, "blue_green")]
+    assert list(attribution.attribute(requests, _steps(), drained, [])["cause"]) == ["service", "swap"]
+    cut = attribution.swap_windows([{"strategy": "blue_green", "started_at": 149.0, "stopped_at": 150.5,
+                                     "healthy_at": 150.5, "ended_at": 151.0, "in_flight_at_stop": 1}])
+    assert cut == [(149.0, 151.0 + attribution.SWAP_GRACE_S, "blue_green_cut")]
+    assert list(attribution.attribute(requests, _steps(), cut, [])["cause"]) == ["swap", "swap"]
+
+
 def test_requests_in_flight_during_a_step_or_before_the_swap_that_follows_are_the_migrations() -> None:
     steps = _steps(step(4, "migrate", 140.0, 141.0, "ALTER TABLE t ADD c int"))
     requests = _requests(request(140.5, "migrate", "/a", 5.0, "lock timeout", "55P03", 500),
@@ -54,7 +69,8 @@ def test_requests_in_flight_during_a_step_or_before_the_swap_that_follows_are_th
     actions = [{"name": "migrate", "status": "ok", "started": 139.0, "ended": 141.0},
                {"name": "swap", "status": "ok", "started": 141.0, "ended": 150.0}]
     found = attribution.attribute(requests, steps, [], attribution.mismatch_windows(actions, 200.0))
-    assert list(found["cause"]) == ["statements", "statements", "service", None]
+    assert list(found["cause"].astype(object).where(found["cause"].notna(), None)) == [
+        "statements", "statements", "service", None]
     assert list(found["cause_step"].astype(object).where(found["cause_step"].notna(), None)) == [4, 4, None, None]
 
 

@@ -14,6 +14,7 @@ from harness.plan.packages import package_releases
 from harness.plan.reader import did_you_mean
 from harness.timeline.actions.base import Action
 from harness.timeline.actions.cleanup import Cleanup, releases_with_cleanup
+from harness.timeline.actions.dependency import DependencyFault
 from harness.timeline.actions.migrate import Migrate
 from harness.timeline.actions.quarantine import Quarantine
 from harness.timeline.actions.revert import Revert
@@ -28,6 +29,7 @@ ACTIONS: dict[str, type[Action]] = {action.name: action for action in (Migrate, 
                                                                        Quarantine, Cleanup)}
 SETUP = "setup"  # the stage before the set-up migrations and the first service start (a reserved phase name)
 ACTIONS |= {action.name: action for action in (StartOther, StopOther, SetFlag)}  # mixed versions, flags
+ACTIONS |= {DependencyFault.name: DependencyFault}  # faults of the service's third-party APIs
 
 
 @dataclass(frozen=True)

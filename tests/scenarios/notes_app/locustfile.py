@@ -9,6 +9,9 @@ from locust import FastHttpUser, between, task
 
 NOTES = int(os.environ.get("NOTES", "1000"))
 ACCOUNTS = 2000
+# Logins come back to a few regular accounts (as real users do): the ones 2.0 rehashed get logged into again
+# after the rollback, so 1.0's failure to read a bcrypt hash shows in every run, not only in some.
+REGULARS = 50
 
 
 class NotesUser(FastHttpUser):
@@ -43,7 +46,7 @@ class NotesUser(FastHttpUser):
 
     @task(2)
     def log_in(self) -> None:
-        n = random.randint(1, ACCOUNTS)
+        n = random.randint(1, REGULARS)
         self.client.post("/login", json={"email": f"a{n}@example.test", "password": f"pw-{n}"}, name="/login")
 
     @task(2)

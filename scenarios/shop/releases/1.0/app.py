@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import asyncpg
 from aiohttp import web
 
@@ -19,6 +20,19 @@ ACQUIRE_TIMEOUT_S = 5.0
 SHUTDOWN_TIMEOUT_S = 2.0
 MAX_BIGINT = 2**63 - 1
 UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")
+
+# With PAYMENT_API_URL set, every order placed is charged at the payments partner before it is answered.
+PAYMENT_API_URL = os.environ.get("PAYMENT_API_URL", "").rstrip("/")
+PAYMENT_TIMEOUT_S = 2.0
+# The payment call's retry policy: after a failed attempt (5xx, 429, no answer) wait 50 ms, then 100 ms
+# (exponential backoff): at most 2 retries.
+PAYMENT_RETRIES = 2
+PAYMENT_BACKOFF_S = 0.05
+
+
+def payment_backoff_s(retry: int) -> float:
+    """The wait before retry number `retry` (1-based)."""
+    return PAYMENT_BACKOFF_S * 2 ** (retry - 1)
 
 ORDER_COLUMNS = "id, customer_id, product_id, quantity, total_cents, status, created_at"
 PRODUCT_COLUMNS = "id, sku, name, description, price_cents, created_at"
@@ -32,6 +46,8 @@ class State:
     pool_size: int
     pool: asyncpg.Pool | None = None
     reported_sqlstates: set[str] = field(default_factory=set)
+    payments: aiohttp.ClientSession | None = None
+    payment_failed: bool = False
 
 
 STATE = web.AppKey("state", State)
@@ -193,7 +209,38 @@ async def place_order(request: web.Request) -> web.Response:
         raise json_error(web.HTTPNotFound, "customer not found") from None
     if row is None:
         raise json_error(web.HTTPNotFound, "product not found")
-    return json_response(record(row), 201)
+    order = record(row)
+    state = request.app[STATE]
+    if state.payments is not None:
+        order["payment"] = await charge(state, order)
+    return json_response(order, 201)
+
+
+async def charge(state: State, order: dict[str, Any]) -> str:
+    """Charge a placed order at the payments partner: "charged", "declined" (a 4xx), or "pending" when every
+    attempt failed (the order stands; its charge is left for later). Every attempt carries the order's idempotency
+    key and its attempt number."""
+    assert state.payments is not None
+    headers = {"Content-Type": "application/json", "Idempotency-Key": f"order-{order['id']}"}
+    payload = to_json({"order_id": order["id"], "amount_cents": order["total_cents"]})
+    for attempt in range(1, PAYMENT_RETRIES + 2):
+        if attempt > 1:
+            await asyncio.sleep(payment_backoff_s(attempt - 1))
+        try:
+            async with state.payments.post(PAYMENT_API_URL + "/v1/charges", data=payload,
+                                           headers=headers | {"X-Attempt": str(attempt)}) as response:
+                await response.read()
+                if response.status < 400:
+                    return "charged"
+                if response.status < 500 and response.status != 429:
+                    return "declined"
+                failure = f"HTTP {response.status}"
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            failure = f"{type(exc).__name__}: {exc}"
+        if not state.payment_failed:
+            state.payment_failed = True
+            log.warning("payment attempt failed (%s); retrying as the policy says", failure)
+    return "pending"
 
 
 async def get_order(request: web.Request) -> web.Response:
@@ -247,10 +294,20 @@ async def database(app: web.Application) -> AsyncIterator[None]:
     await close_pool(state)
 
 
+async def payments(app: web.Application) -> AsyncIterator[None]:
+    state = app[STATE]
+    if PAYMENT_API_URL:
+        state.payments = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=PAYMENT_TIMEOUT_S))
+    yield
+    if state.payments is not None:
+        await state.payments.close()
+
+
 def create_app(dsn: str, pool_size: int) -> web.Application:
     app = web.Application(middlewares=[error_middleware])
     app[STATE] = State(dsn=dsn, pool_size=pool_size)
     app.cleanup_ctx.append(database)
+    app.cleanup_ctx.append(payments)
     app.add_routes(
         [
             web.get("/health", health),
