@@ -31,7 +31,7 @@ def test_a_plan_without_timeline_gets_the_five_default_phases() -> None:
     assert [p.name for p in phases] == ["baseline", "upgrade", "post_upgrade", "rollback", "post_rollback"]
     assert [a.name for a in phases[1].actions] == ["migrate", "swap"]
     assert [a.name for a in phases[3].actions] == ["revert", "swap_back"]
-    assert (phases[0].soak_s, phases[1].soak_s, phases[2].soak_s) == (2.0, 0.0, 30.0)
+    assert [p.soak_s for p in phases] == [2.0, 0.0, 60.0, 0.0, 30.0]  # the demo soaks 60 s after the upgrade
 
 
 def test_timeline_phases_and_actions_are_read_in_order() -> None:
