@@ -2,7 +2,9 @@
 harness.report.write.write_report) of synthetic run directories of 1M and 10M request rows, by the code of a
 git revision ("before") and by this checkout ("after"), side by side. Each build runs in a child process of its
 own: wall time of write_report, and the child's peak RSS (its ru_maxrss, from os.wait4). Both builds of a size
-must write the same summary.json (the build's own figures aside: none depend on when it ran).
+must write the same summary.json (the build's own figures aside: none depend on when it ran). The requests
+stream's Parquet parts are written first, as a run's request-parts observer writes them while it records (their
+cost is printed: it is the run's, spread over its hours, not the report's); the "before" code ignores them.
 
     python bench/report_scale.py                        # 1M and 10M rows, before = main's pandas reader (677d880)
     python bench/report_scale.py --sizes 1000000 --before HEAD~3
@@ -94,6 +96,21 @@ def measured(code: Path, run_dir: Path) -> dict[str, float]:
             "peak_mb": usage.ru_maxrss / 1024, "hwm_mb": found["hwm_mb"]}
 
 
+def recorded_parts(run_dir: Path) -> dict[str, float]:
+    """The Parquet parts of the run's requests stream, as its request-parts observer would have written them
+    while the run recorded (harness.observe.request_parts; kept with the synthetic run once written): how
+    many, and what writing them cost (a part per PART_BYTES of CSV, each written while the run goes on)."""
+    from harness.result.request_parts import compact, parts  # noqa: PLC0415 - this checkout's, after sys.path
+
+    stream = run_dir / "streams" / "requests.csv"
+    began, made = time.perf_counter(), 0
+    while compact(stream):
+        made += 1
+    seconds = time.perf_counter() - began
+    count = len(parts(stream))
+    return {"parts": count, "seconds": seconds, "per_part": seconds / made if made else float("nan")}
+
+
 def summary_of(run_dir: Path) -> dict:
     return json.loads((run_dir / "summary.json").read_text())
 
@@ -120,6 +137,10 @@ def main() -> int:
             write_run(run_dir, rows)
             print(f"synthetic run of {rows:,} rows written in {time.perf_counter() - began:.1f} s: {run_dir}",
                   flush=True)
+        parted = recorded_parts(run_dir)
+        print(f"{rows:>11,} rows  parts   {parted['parts']} Parquet parts of the requests stream, "
+              f"{parted['seconds']:.1f} s (of the run's own time: its request-parts observer writes them as it "
+              f"records, {parted['per_part']:.2f} s each)", flush=True)
         dirs[rows] = run_dir
     if args.profile:
         profiled(REPO, dirs[args.profile], 40)
@@ -159,12 +180,32 @@ def main() -> int:
     return 0 if all(same in (None, True) and rows in (None, True) for _, _, same, rows in results) else 1
 
 
+PLAN_ECHO = ("timeline",)  # summary.json keys that repeat the plan (each code builds with its own demo plan)
+
+
 def same_summary(before: dict, after: dict) -> bool:
-    """Whether both summary.json agree on every key they both have (keys the newer harness added are named)."""
-    added = sorted(set(after) - set(before))
+    """Whether both summary.json agree on every key they both have, at every depth (keys the newer harness added
+    are named, not compared; so are the keys that repeat the plan)."""
+    added: set[str] = set()
+    same = _agree(before, after, "", added)
     if added:
-        print(f"  (summary.json keys only the 'after' code writes, not compared: {', '.join(added)})")
-    return all(before[key] == after[key] for key in before if key in after) and set(before) <= set(after)
+        print(f"  (summary.json keys only the 'after' code writes, not compared: {', '.join(sorted(added))}; "
+              f"nor the plan's echo: {', '.join(PLAN_ECHO)})")
+    return same
+
+
+def _agree(before: object, after: object, where: str, added: set[str]) -> bool:
+    if isinstance(before, dict) and isinstance(after, dict):
+        added.update(f"{where}{key}" for key in set(after) - set(before))
+        return set(before) <= set(after) and all(
+            _agree(before[key], after[key], f"{where}{key}.", added) for key in before
+            if not (where == "" and key in PLAN_ECHO))
+    if isinstance(before, list) and isinstance(after, list):
+        return len(before) == len(after) and all(_agree(b, a, f"{where.rstrip('.')}[].", added)
+                                                 for b, a in zip(before, after, strict=True))
+    if before != after:
+        print(f"  summary.json {where.rstrip('.')}: {before!r} before, {after!r} after", flush=True)
+    return before == after
 
 
 def same_requests(before: Path, after: Path) -> bool:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
+from harness.core.memory import give_back
 from harness.core.streams import write_atomic
 from harness.plan import Plan
 from harness.records.run import Stop
@@ -29,11 +31,16 @@ def write_report(plan: Plan, run: RunDir) -> Summary:
     """Frames to Parquet, summary.json, summary.md, report.html and junit.xml in the run directory; returns the
     judged summary."""
     summary, frames = build_summary(plan, run)
-    artifacts = frames.write_parquet(run.path)
-    summary = judge(plan, replace(summary, artifacts=artifacts | {"summary_md": "summary.md"} | PAGES))
-    write_atomic(run.path / "summary.json", json.dumps(to_json(summary), indent=2) + "\n")
-    write_atomic(run.path / "summary.md", render_markdown(summary))
-    write_pages(run, summary, frames)
+    give_back()  # the figures' temporaries: before the pages' and the Parquet writer's
+    # Parquet's encoding runs outside the GIL: the frames are written beside the pages, which only read them
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet") as pool:
+        written = pool.submit(frames.write_parquet, run.path)
+        summary = judge(plan, replace(summary, artifacts=Frames.parquet_artifacts() | {"summary_md": "summary.md"}
+                                      | PAGES))
+        write_atomic(run.path / "summary.json", json.dumps(to_json(summary), indent=2) + "\n")
+        write_atomic(run.path / "summary.md", render_markdown(summary))
+        write_pages(run, summary, frames)
+        written.result()
     return summary
 
 

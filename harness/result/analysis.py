@@ -369,36 +369,40 @@ def _lock_holders(steps: pd.DataFrame, involved: pd.DataFrame,
     took it and the transaction held it to its COMMIT; failing that, the step running when the wait began."""
     holders: dict[Any, set[Any]] = {}
     blame: dict[tuple[Any, bool], Any] = {}
+    taken = {step.Index: locks_from_rows(step.locks) or [] for step in steps.itertuples()}
+    begun_at = involved["waitstart"].to_numpy(dtype="float64")
     for traced, level in steps.groupby(steps["origin"] == "traced"):
         ordered = level.sort_values(["started", "seq"])
         for step in ordered.itertuples():
             ended = step.ended if pd.notna(step.ended) else step.started
-            begun = involved[(involved["waitstart"] > window_start[step.Index]) & (involved["waitstart"] <= ended)]
+            begun = involved[(begun_at > window_start[step.Index]) & (begun_at <= ended)]
             if pd.notna(step.pid):
                 begun = begun[begun["pid"] != step.pid]
-                same_txn = ordered[(ordered["pid"] == step.pid) & (ordered["txn"] == step.txn)
-                                   & (ordered["started"] <= step.started)] if pd.notna(step.txn) else ordered.iloc[0:0]
+                same_txn = list(ordered.index[(ordered["pid"] == step.pid) & (ordered["txn"] == step.txn)
+                                              & (ordered["started"] <= step.started)]) if pd.notna(step.txn) else []
             else:
                 begun = begun[begun["application_name"] != MIGRATION_APPLICATION]
-                same_txn = ordered.iloc[0:0]
-            for index, wait in begun.iterrows():
-                blame[(index, bool(traced))] = _taker(same_txn, wait) if not same_txn.empty else None
-                if blame[(index, bool(traced))] is None:
-                    blame[(index, bool(traced))] = step.Index
+                same_txn = []
+            takers: dict[tuple[Any, Any], Any] = {}  # the waits of a step want a few (relation, mode) pairs
+            for index, relation, mode in zip(begun.index, begun["relation"], begun["mode"], strict=True):
+                if (relation, mode) not in takers:
+                    takers[(relation, mode)] = _taker(same_txn, taken, relation, mode)
+                holder = takers[(relation, mode)]
+                blame[(index, bool(traced))] = step.Index if holder is None else holder
     for (index, _), holder in blame.items():
         holders.setdefault(index, set()).add(holder)
     return holders
 
 
-def _taker(transaction: pd.DataFrame, wait: pd.Series) -> Any:
-    """The first step of `transaction` that took a lock on the waited-for relation conflicting with the wait."""
-    relation, wanted = wait.get("relation"), wait.get("mode")
+def _taker(transaction: list[Any], taken: dict[Any, list[Any]], relation: Any, wanted: Any) -> Any:
+    """The first step of `transaction` (step indices, in order; `taken`: each one's locks) that took a lock on
+    the waited-for relation conflicting with the wait."""
     if not relation or not isinstance(wanted, str):
         return None
-    for step in transaction.itertuples():
-        for lock in locks_from_rows(step.locks) or []:
+    for index in transaction:
+        for lock in taken[index]:
             if lock.relation == relation and conflicts(lock.mode, wanted):
-                return step.Index
+                return index
     return None
 
 

@@ -9,50 +9,62 @@ Requests started inside the harness's check windows are left out, as in every ot
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from harness.plan.model import drift_phases
 from harness.records.summary import DriftRow
-from harness.result.analysis import measured_mask
+from harness.result.analysis import figures_by, measured_mask
+from harness.result.groups import Rows
 from harness.result.stats import latency_shift, per_second_stats, rate_shift
 
 
 def drift_table(requests: pd.DataFrame, timeline: list[tuple[str, list[str]]]) -> list[DriftRow]:
     """One row per (compared phase, endpoint seen there or in the reference), phases in timeline order."""
     reference, compared = drift_phases(timeline)
-    needed = [c for c in ("phase", "name", "start", "latency_ms", "error") if c in requests.columns]
-    measured = requests[needed][measured_mask(requests)]  # a copy of the columns drift reads only: millions of rows
-    if reference is None or not compared or measured.empty:
+    if reference is None or not compared or requests.empty:
         return []
-    by_phase = {str(phase): group for phase, group in measured.groupby("phase", sort=False)}
+    by_phase: dict[str, dict[str, Rows]] = {}
+    for (phase, name), found in figures_by(requests, ["phase", "name"], measured_mask(requests).to_numpy()):
+        by_phase.setdefault(str(phase), {})[str(name)] = found
     base = by_phase.get(reference)
     if base is None:
         return []
-    base_endpoints = {str(name): group for name, group in base.groupby("name", sort=False)}
+    columns = _Columns(requests)
     rows = []
     for phase in compared:
-        subset = by_phase.get(phase)
-        if subset is None:  # the run stopped before it, or it had no traffic
+        endpoints = by_phase.get(phase)
+        if endpoints is None:  # the run stopped before it, or it had no traffic
             continue
-        endpoints = {str(name): group for name, group in subset.groupby("name", sort=False)}
-        for name in sorted(set(endpoints) | set(base_endpoints)):
-            rows.append(_row(name, phase, reference, base_endpoints.get(name, base.iloc[:0]),
-                             endpoints.get(name, subset.iloc[:0])))
+        for name in sorted(set(endpoints) | set(base)):
+            rows.append(columns.row(name, phase, reference, base.get(name, NONE), endpoints.get(name, NONE)))
     return rows
 
 
-def _row(endpoint: str, phase: str, against: str, a: pd.DataFrame, b: pd.DataFrame) -> DriftRow:
-    _, tails_a = per_second_stats(a["start"], a["latency_ms"], ["p95", "p99"])
-    _, tails_b = per_second_stats(b["start"], b["latency_ms"], ["p95", "p99"])
-    p95 = latency_shift(tails_a["p95"], tails_b["p95"], "p95")
-    p99 = latency_shift(tails_a["p99"], tails_b["p99"], "p99")
-    errors_a, errors_b = int(a["error"].notna().sum()), int(b["error"].notna().sum())
-    rate = rate_shift(errors_a, len(a), errors_b, len(b))
-    return DriftRow(endpoint=endpoint, phase=phase, against=against, requests_a=len(a), requests_b=len(b),
-                    seconds_a=p99.seconds_a, seconds_b=p99.seconds_b,
-                    p95_a_ms=p95.median_a_ms, p95_b_ms=p95.median_b_ms, p95_ratio=p95.ratio,
-                    p95_p_value=p95.p_value, p95_effect=p95.effect, p95_call=p95.call,
-                    p99_a_ms=p99.median_a_ms, p99_b_ms=p99.median_b_ms, ratio=p99.ratio, p_value=p99.p_value,
-                    effect=p99.effect, call=p99.call, errors_a=errors_a, errors_b=errors_b,
-                    error_rate_a=rate.rate_a, error_rate_b=rate.rate_b, error_p_value=rate.p_value,
-                    error_call=rate.call)
+NONE = np.zeros(0, dtype="int64")  # an endpoint without requests in a phase
+
+
+class _Columns:
+    """The columns drift reads, as arrays: each group's figures from its rows alone (millions of rows)."""
+
+    def __init__(self, requests: pd.DataFrame) -> None:
+        self.start = requests["start"].to_numpy(dtype="float64")
+        self.latency = requests["latency_ms"].to_numpy(dtype="float64")
+        self.failed = requests["error"].notna().to_numpy()
+
+    def row(self, endpoint: str, phase: str, against: str, a: Rows, b: Rows) -> DriftRow:
+        _, tails_a = per_second_stats(self.start[a], self.latency[a], ["p95", "p99"])
+        _, tails_b = per_second_stats(self.start[b], self.latency[b], ["p95", "p99"])
+        p95 = latency_shift(tails_a["p95"], tails_b["p95"], "p95")
+        p99 = latency_shift(tails_a["p99"], tails_b["p99"], "p99")
+        count_a, count_b = len(self.start[a]), len(self.start[b])
+        errors_a, errors_b = int(self.failed[a].sum()), int(self.failed[b].sum())
+        rate = rate_shift(errors_a, count_a, errors_b, count_b)
+        return DriftRow(endpoint=endpoint, phase=phase, against=against, requests_a=count_a, requests_b=count_b,
+                        seconds_a=p99.seconds_a, seconds_b=p99.seconds_b,
+                        p95_a_ms=p95.median_a_ms, p95_b_ms=p95.median_b_ms, p95_ratio=p95.ratio,
+                        p95_p_value=p95.p_value, p95_effect=p95.effect, p95_call=p95.call,
+                        p99_a_ms=p99.median_a_ms, p99_b_ms=p99.median_b_ms, ratio=p99.ratio, p_value=p99.p_value,
+                        effect=p99.effect, call=p99.call, errors_a=errors_a, errors_b=errors_b,
+                        error_rate_a=rate.rate_a, error_rate_b=rate.rate_b, error_p_value=rate.p_value,
+                        error_call=rate.call)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from pandas.api.types import union_categoricals
 
+from harness.core.memory import give_back
 from harness.core.postgres import MIGRATION_APPLICATION
 from harness.core.streams import read_json_lines, whole_csv_records
 from harness.core.tools import is_chatter
@@ -25,7 +23,8 @@ from harness.load.contract import DROPPED_COLUMNS, dropped_streams, request_stre
 from harness.observe.migration_backends import REWRITES_STREAM, statements_from_samples
 from harness.observe.server_log import server_errors
 from harness.observe.statement_log import logged_statements
-from harness.result import attribution, rewrites
+from harness.result import attribution, request_csv, request_parts, rewrites
+from harness.result.request_csv import REQUEST_FLOATS, REQUEST_INTEGERS, REQUEST_TEXT
 from harness.result.server_errors import correlate
 from harness.rundir import RUN_LOG, RunDir
 
@@ -57,15 +56,18 @@ class Frames:
     health: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=HEALTH_COLUMNS))
     dropped: pd.DataFrame = field(default_factory=lambda: dropped_frame([]))  # open-model arrivals not sent
 
+    @staticmethod
+    def parquet_artifacts() -> dict[str, str]:
+        """The artifact names of write_parquet's files."""
+        return {name: f"{name}.parquet" for name in ("requests", "locks", "statements", "phases", "health")}
+
     def write_parquet(self, directory: Path) -> dict[str, str]:
         """Write each frame as <name>.parquet (whole or not at all); returns the artifact names."""
-        artifacts = {}
-        for name in ("requests", "locks", "statements", "phases", "health"):
-            file = f"{name}.parquet"
+        artifacts = self.parquet_artifacts()
+        for name, file in artifacts.items():
             temp = directory / f".{file}.tmp"
             write_parquet(getattr(self, name), temp)
             temp.replace(directory / file)
-            artifacts[name] = file
         return artifacts
 
 
@@ -233,12 +235,9 @@ def dropped_frame(paths: list[Path]) -> pd.DataFrame:
         DROPPED_COLUMNS]
 
 
-REQUEST_TEXT = ("name", "method", "error", "sqlstate", "served_by")  # few distinct values: categoricals
-REQUEST_INTEGERS = ("status", "bytes", "worker")
 # HTTP statuses, response sizes and process ids take fewer bytes than int64 (2, 4 and 4 of 8 a row, with millions
 # of rows) when every value of the file fits
 NARROW_INTEGERS = {"status": "int16", "bytes": "int32", "worker": "int32"}
-REQUEST_FLOATS = ("start", "latency_ms", "intended")
 
 
 def request_files(run: RunDir) -> list[Path]:
@@ -265,31 +264,19 @@ def request_frame(path: Path | list[Path]) -> pd.DataFrame:
         except (pa.ArrowInvalid, UnicodeDecodeError):  # a value the typed reader cannot parse: read it as text
             parts.append(_text_columns(file))
     frame = _request_frame(parts[0] if len(parts) == 1 else _concat(parts))
-    pa.default_memory_pool().release_unused()  # what the parser held is free: give it back for the figures
+    give_back()  # what the parser held is free: give it back for the figures
     return frame
 
 
 Columns = dict[str, Any]  # a column's values: numpy array (numbers), pandas Categorical (text), Series (others)
-READ_BLOCK_BYTES = 16 << 20  # a range of lines parsed at a time
-PARSE_BLOCK_BYTES = 4 << 20  # the blocks pyarrow parses in parallel within a range
-
-
-def _header(path: Path) -> list[str]:
-    with open(path, newline="", encoding="utf-8", errors="replace") as file:
-        return next(csv.reader(file), [])
 
 
 def _arrow_columns(path: Path) -> Columns:
-    """pyarrow's CSV reader (threaded, typed as it parses) on ranges of the file in turn, each range's text
-    straight to integer codes: no column of millions of strings, nor the whole file parsed, is ever held.
-    Lines with the wrong number of fields are skipped (a torn last line); ArrowInvalid for a value that is not
-    of its column's type."""
-    header = _header(path)
-    types: dict[str, pa.DataType] = {c: pa.float64() for c in REQUEST_FLOATS}
-    types |= {c: pa.int64() for c in REQUEST_INTEGERS} | {c: pa.dictionary(pa.int32(), pa.string())
-                                                           for c in REQUEST_TEXT}
-    convert = pacsv.ConvertOptions(column_types={c: t for c, t in types.items() if c in header},
-                                   strings_can_be_null=False, quoted_strings_can_be_null=False)
+    """pyarrow's CSV reader (threaded, typed as it parses: result.request_csv) on ranges of the file in turn, or
+    the parts parsed while the run recorded (result.request_parts), each table's text straight to integer
+    codes: no column of millions of strings, nor the whole file parsed, is ever held. Lines with the wrong
+    number of fields are skipped (a torn last line); ArrowInvalid for a value that is not of its column's type."""
+    header = request_csv.header(path)
     # Every column is written straight into an array of as many rows as the file could hold (a row has a comma
     # per column): only the pages of rows written are ever resident, and nothing is concatenated at the end.
     bound = path.stat().st_size // max(len(header), 1) + 1
@@ -300,8 +287,7 @@ def _arrow_columns(path: Path) -> Columns:
     others: dict[str, list[Any]] = {name: [] for name in header if name not in numbers and name not in codes}
     schema: dict[str, pa.DataType] = {}
     count = 0
-    for data in _line_ranges(path):
-        table = _parse(data, header, convert)
+    for table in request_parts.tables(path):
         for name in header:
             column = table.column(name)
             schema.setdefault(name, column.type)
@@ -330,65 +316,6 @@ def _arrow_columns(path: Path) -> Columns:
         else:
             columns[name] = pa.chunked_array(others.pop(name), type=schema.get(name, pa.string())).to_pandas()
     return columns
-
-
-def _parse(data: bytes, header: list[str], convert: pacsv.ConvertOptions) -> pa.Table:
-    """One range of lines. Parsed first as if no quoted value held a line break (the quicker way); when lines
-    had to be skipped, again allowing them (a value broken over two lines is two short lines the first time).
-    A line that still has fewer fields than the header (a torn last line, a recorder that wrote fewer columns)
-    is kept, its missing fields empty, as pandas reads it: the range is read by pandas then."""
-    skipped: list[pacsv.InvalidRow] = []
-
-    def skip(row: pacsv.InvalidRow) -> str:
-        skipped.append(row)
-        return "skip"
-
-    for newlines in (False, True):
-        skipped.clear()
-        table = pacsv.read_csv(pa.py_buffer(data),
-                               read_options=pacsv.ReadOptions(column_names=header, block_size=PARSE_BLOCK_BYTES),
-                               parse_options=pacsv.ParseOptions(invalid_row_handler=skip, newlines_in_values=newlines),
-                               convert_options=convert)
-        if not skipped or b'"' not in data:
-            break
-    if any(row.actual_columns < row.expected_columns for row in skipped):
-        return _padded(data, header, table.schema)
-    return table
-
-
-def _padded(data: bytes, header: list[str], schema: pa.Schema) -> pa.Table:
-    """A range read by pandas (a short line's missing fields are missing values; a long line is dropped), as
-    the table pyarrow would have given."""
-    frame = pd.read_csv(io.BytesIO(data), names=header, header=None, on_bad_lines="skip", keep_default_na=False,
-                        dtype=str)
-    arrays = []
-    for field_ in schema:
-        values = frame[field_.name]
-        if field_.name in REQUEST_FLOATS or field_.name in REQUEST_INTEGERS:
-            arrays.append(pa.array(pd.to_numeric(values, errors="coerce").astype("float64"), from_pandas=True)
-                          .cast(field_.type, safe=False))
-        elif field_.name in REQUEST_TEXT:
-            arrays.append(pa.array(values.astype(object), type=pa.string(), from_pandas=True).dictionary_encode())
-        else:
-            arrays.append(pa.array(values.astype(object), type=pa.string(), from_pandas=True).cast(field_.type))
-    return pa.Table.from_arrays(arrays, names=header)
-
-
-def _line_ranges(path: Path) -> Iterator[bytes]:
-    """The rows of a CSV file after its header, READ_BLOCK_BYTES or so at a time, each ending at the end of a
-    line that is outside a quoted value (RFC 4180: a quote inside one is doubled, so an odd count of quotes
-    so far means one is open)."""
-    with open(path, "rb") as file:
-        file.readline()
-        while data := file.read(READ_BLOCK_BYTES):
-            parts = [data, file.readline()]
-            quotes = data.count(b'"') + parts[1].count(b'"')
-            while quotes % 2 and (line := file.readline()):
-                parts.append(line)
-                quotes += line.count(b'"')
-            data = b"".join(parts)
-            # a recorder killed mid-write tore its last record inside a quoted error: that record is dropped
-            yield data if quotes % 2 == 0 else data[:whole_csv_records(data)]
 
 
 def _code_type(count: int) -> str:
@@ -499,18 +426,26 @@ def tag_phases(stamps: pd.Series, phases: pd.DataFrame) -> pd.Series:
 
 
 def phase_categories(stamps: pd.Series, phases: pd.DataFrame) -> pd.Series:
-    """tag_phases as a categorical (warmup, the phases in timeline order, teardown): for millions of rows."""
+    """tag_phases as a categorical (warmup, the phases in timeline order, teardown): for millions of rows, a
+    chunk of them at a time (its temporaries stay a few MB)."""
     names = list(dict.fromkeys([BEFORE_FIRST_PHASE, *map(str, phases["name"]), AFTER_LAST_PHASE]))
-    if phases.empty or stamps.empty:
-        codes = np.zeros(len(stamps), dtype="int64")
-    else:
+    codes = np.zeros(len(stamps), dtype=_code_type(len(names)))
+    if not phases.empty and not stamps.empty:
         values = stamps.to_numpy(dtype="float64")
-        index = np.searchsorted(phases["started"].to_numpy(), values, side="right") - 1
+        started = phases["started"].to_numpy()
         last_end = phases["ended"].iloc[-1]
-        index = np.where(~np.isnan(last_end) & (values > last_end), len(phases), index)
         position = np.array([names.index(n) for n in [*map(str, phases["name"]), AFTER_LAST_PHASE]])
-        codes = np.where(index < 0, names.index(BEFORE_FIRST_PHASE), position[np.clip(index, 0, len(phases))])
+        before = names.index(BEFORE_FIRST_PHASE)
+        for at in range(0, len(values), CHUNK_ROWS):
+            chunk = values[at:at + CHUNK_ROWS]
+            index = np.searchsorted(started, chunk, side="right") - 1
+            if not np.isnan(last_end):
+                index[chunk > last_end] = len(phases)
+            codes[at:at + CHUNK_ROWS] = np.where(index < 0, before, position[np.clip(index, 0, len(phases))])
     return pd.Series(pd.Categorical.from_codes(codes, categories=names), index=stamps.index)
+
+
+CHUNK_ROWS = 1 << 20
 
 
 def _typed_locks(frame: pd.DataFrame) -> pd.DataFrame:

@@ -4,6 +4,7 @@ with the migration statement it is blamed on (records.series)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -11,10 +12,11 @@ import pandas as pd
 
 from harness.records.series import RunSeries, SecondFigures, WaitSpan
 from harness.records.summary import Summary
-from harness.result import analysis, stats
+from harness.result import analysis, groups, stats
 from harness.result.frames import Frames
 
 QUANTILES = ("p50_ms", "p95_ms", "p99_ms")
+CHUNK_ROWS = 1 << 20
 
 
 def build_series(frames: Frames, summary: Summary) -> RunSeries:
@@ -32,19 +34,33 @@ def per_second(frames: Frames, origin: float, end: float) -> list[SecondFigures]
     requests = frames.requests
     keep = (analysis.measured_mask(requests) & requests["phase"].isin(analysis.phase_names(frames))).to_numpy()
     count = max(1, math.ceil(end - origin))
-    start = requests["start"].to_numpy(dtype="float64")[keep]
-    second = np.clip(np.floor(start - origin), 0, count - 1).astype("int64")
-    totals = np.bincount(second, minlength=count)
-    failed = requests["error"].notna().to_numpy()[keep]
-    errors = np.bincount(second[failed], minlength=count)
+    start = requests["start"].to_numpy(dtype="float64")
+    failing = requests["error"].notna().to_numpy()
+    codes, known = groups.codes(requests["cause"])
+    names = [str(v) for v in known] + ["service"]  # no finer cause known: the service's
+    totals = np.zeros(count, dtype="int64")
+    errors = np.zeros(count, dtype="int64")
+    by_cause = np.zeros(count * len(names), dtype="int64")
+    second = np.empty(len(start), dtype="float64")  # the second of [origin, end) each request counts in
+    for first in range(0, len(start), CHUNK_ROWS):  # a chunk at a time: millions of rows, few MB of temporaries
+        rows = slice(first, first + CHUNK_ROWS)
+        second[rows] = np.clip(np.floor(start[rows] - origin), 0, count - 1)
+        kept = keep[rows]
+        whole = second[rows][kept].astype("int64")
+        totals += np.bincount(whole, minlength=count)
+        failed = failing[rows][kept]
+        errors += np.bincount(whole[failed], minlength=count)
+        cause = codes[rows][kept][failed].astype("int64")
+        cause[cause < 0] = len(known)
+        by_cause += np.bincount(whole[failed] * len(names) + cause, minlength=count * len(names))
+    table = by_cause.reshape(count, len(names))
     causes: dict[int, dict[str, int]] = {}
-    cause = requests["cause"].to_numpy(dtype=object)[keep][failed]
-    cause_of = pd.Series(cause).where(pd.notna(cause), "service")  # no finer cause known
-    for (at, name), n in pd.DataFrame({"at": second[failed], "cause": cause_of.to_numpy()}).groupby(
-            ["at", "cause"]).size().items():
-        causes.setdefault(int(at), {})[str(name)] = int(n)
-    seconds, values = stats.per_second_stats(second, requests["latency_ms"].to_numpy(dtype="float64")[keep],
-                                             [key.removesuffix("_ms") for key in QUANTILES])
+    for index, code in zip(*np.nonzero(table), strict=True):
+        of_second = causes.setdefault(int(index), {})
+        of_second[names[code]] = of_second.get(names[code], 0) + int(table[index, code])
+    causes = {index: dict(sorted(found.items())) for index, found in causes.items()}
+    seconds, values = stats.per_second_stats(second, requests["latency_ms"].to_numpy(dtype="float64"),
+                                             [key.removesuffix("_ms") for key in QUANTILES], keep)
     at = {int(i): n for n, i in enumerate(seconds)}
     return [SecondFigures(at=origin + i, requests=int(totals[i]), errors=int(errors[i]),
                           **{key: _value(values[key.removesuffix("_ms")], at.get(i)) for key in QUANTILES},
@@ -58,41 +74,58 @@ def wait_spans(frames: Frames) -> list[WaitSpan]:
     for, else the one running when it began); the migration's own wait is its running statement's."""
     steps, waits, holders = analysis.wait_blame(frames)
     waits = waits[waits["phase"].isin(analysis.phase_names(frames))] if len(waits) else waits
+    pick = _Steps(steps)
     spans = []
-    for index, wait in waits.sort_values("waitstart", kind="stable").iterrows():
-        running = _running(steps, float(wait["waitstart"]), int(wait["pid"]) if wait["whose"] == "migration" else None)
-        blamed = _specific(steps, holders.get(index, set())) if wait["involved"] else None
-        if blamed is None and wait["involved"] and wait["whose"] == "migration":
+    for wait in waits.sort_values("waitstart", kind="stable").reset_index().itertuples(index=False):
+        running = pick.running(float(wait.waitstart), int(wait.pid) if wait.whose == "migration" else None)
+        blamed = pick.specific(holders.get(wait.index, ())) if wait.involved else None
+        if blamed is None and wait.involved and wait.whose == "migration":
             blamed = running
-        waited = wait["waiting_s"]
+        waited = wait.waiting_s
         spans.append(WaitSpan(
-            pid=int(wait["pid"]), application=_text(wait["application_name"]), whose=str(wait["whose"]),
-            mode=_text(wait["mode"]), relation=_text(wait["relation"]), started=float(wait["waitstart"]),
-            ended=float(wait["waitend"]), waited_ms=float(waited) * 1000 if pd.notna(waited) else 0.0,
-            phase=str(wait["phase"]), seq=None if blamed is None else int(steps.loc[blamed, "seq"]),
-            statement=None if blamed is None else str(steps.loc[blamed, "sql"]),
-            running_seq=None if running is None else int(steps.loc[running, "seq"])))
+            pid=int(wait.pid), application=_text(wait.application_name), whose=str(wait.whose),
+            mode=_text(wait.mode), relation=_text(wait.relation), started=float(wait.waitstart),
+            ended=float(wait.waitend), waited_ms=float(waited) * 1000 if pd.notna(waited) else 0.0,
+            phase=str(wait.phase), seq=None if blamed is None else pick.seq[blamed],
+            statement=None if blamed is None else pick.sql[blamed],
+            running_seq=None if running is None else pick.seq[running]))
     return spans
 
 
-def _running(steps: pd.DataFrame, at: float, pid: int | None) -> Any:
-    """The step running at `at` (of backend `pid` when given): a statement traced in a command before the
-    command itself; None when none ran."""
-    ended = steps["ended"].fillna(steps["started"])
-    during = steps[(steps["started"] - analysis.BLAME_MARGIN_S <= at) & (ended >= at)]
-    if pid is not None:
-        during = during[during["pid"].isna() | (during["pid"] == pid)]
-    return _specific(steps, set(during.index))
+class _Steps:
+    """The timeline's steps as arrays, to find a wait's statement in a few array operations (a long rehearsal
+    has thousands of waits: a filter of the steps' frame per wait costs more than every other figure)."""
 
+    def __init__(self, steps: pd.DataFrame) -> None:
+        self.labels = list(steps.index)
+        self.position = {label: i for i, label in enumerate(self.labels)}
+        self.started = steps["started"].to_numpy(dtype="float64")
+        self.ended = steps["ended"].fillna(steps["started"]).to_numpy(dtype="float64")
+        self.pid = steps["pid"].to_numpy(dtype="float64")
+        self.traced = (steps["origin"] == "traced").to_numpy()
+        # the latest begun wins; of steps begun together, the one of the higher label (as a stable sort would)
+        self.rank = np.lexsort((np.asarray(self.labels), self.started)).argsort()
+        self.seq = dict(zip(self.labels, (int(v) for v in steps["seq"]), strict=True))
+        self.sql = dict(zip(self.labels, (str(v) for v in steps["sql"]), strict=True))
 
-def _specific(steps: pd.DataFrame, indices: set[Any]) -> Any:
-    """Of the steps at `indices`, a statement traced in a command rather than the command; the latest begun."""
-    if not indices:
-        return None
-    chosen = steps.loc[sorted(indices)]
-    chosen = chosen.sort_values(["started"], kind="stable")
-    traced = chosen[chosen["origin"] == "traced"]
-    return (traced if len(traced) else chosen).index[-1]
+    def running(self, at: float, pid: int | None) -> Any:
+        """The step running at `at` (of backend `pid` when given): a statement traced in a command before the
+        command itself; None when none ran."""
+        during = (self.started - analysis.BLAME_MARGIN_S <= at) & (self.ended >= at)
+        if pid is not None:
+            during &= np.isnan(self.pid) | (self.pid == pid)
+        return self._chosen(np.flatnonzero(during))
+
+    def specific(self, labels: Iterable[Any]) -> Any:
+        """Of the steps of `labels`, a statement traced in a command rather than the command; the latest begun."""
+        return self._chosen(np.array([self.position[label] for label in labels], dtype="int64"))
+
+    def _chosen(self, found: np.ndarray) -> Any:
+        if not len(found):
+            return None
+        traced = found[self.traced[found]]
+        among = traced if len(traced) else found
+        return self.labels[int(among[np.argmax(self.rank[among])])]
 
 
 def _value(values: np.ndarray, position: int | None) -> float | None:

@@ -64,17 +64,54 @@ def per_second(start: pd.Series | np.ndarray, latency_ms: pd.Series | np.ndarray
     return values[stat]
 
 
-def per_second_stats(start: pd.Series | np.ndarray, latency_ms: pd.Series | np.ndarray,
-                     stats: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+CHUNK_ROWS = 1 << 20  # rows of whole seconds sorted at a time when the requests come in time order
+
+
+def per_second_stats(start: pd.Series | np.ndarray, latency_ms: pd.Series | np.ndarray, stats: list[str],
+                     mask: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The whole seconds of `start` that have a latency, ascending, and per `stat` one value for each: the mean,
-    or a percentile interpolated linearly between the closest ranks (as pandas' quantile). One sort of the
-    requests by second and latency, whatever the number of seconds: a long soak has millions of rows."""
-    second = np.floor(np.asarray(start, dtype="float64"))
+    or a percentile interpolated linearly between the closest ranks (as pandas' quantile); of the rows where
+    `mask` holds, when given. The requests are sorted by second and latency; in time order (a run's frame), a
+    chunk of whole seconds at a time, so a long soak's millions of rows never need more than a chunk's
+    temporaries."""
+    start = np.asarray(start, dtype="float64")
     latency = np.asarray(latency_ms, dtype="float64")
-    keep = ~(np.isnan(second) | np.isnan(latency))
-    second, latency = second[keep], latency[keep]
-    if not len(second):
+    ordered = len(start) > CHUNK_ROWS and bool((start[1:] >= start[:-1]).all())
+    found = (_chunk_stats(start[rows], latency[rows], None if mask is None else mask[rows], stats)
+             for rows in (_whole_seconds(start) if ordered else [slice(0, len(start))]))
+    parts = [part for part in found if part is not None]
+    if not parts:
         return np.array([], dtype="float64"), {stat: np.array([], dtype="float64") for stat in stats}
+    if len(parts) == 1:
+        return parts[0]
+    return (np.concatenate([seconds for seconds, _ in parts]),
+            {stat: np.concatenate([values[stat] for _, values in parts]) for stat in stats})
+
+
+def _whole_seconds(start: np.ndarray) -> list[slice]:
+    """Slices of about CHUNK_ROWS rows of non-decreasing `start`, each ending where a whole second does."""
+    cuts = [0]
+    while cuts[-1] + CHUNK_ROWS < len(start):
+        second = np.floor(start[cuts[-1] + CHUNK_ROWS])
+        cuts.append(int(np.searchsorted(start, second, side="left")))
+        if cuts[-1] <= cuts[-2]:  # one second of more than CHUNK_ROWS rows: it is a chunk of its own
+            cuts[-1] = int(np.searchsorted(start, second + 1, side="left"))
+    return [slice(a, b) for a, b in zip(cuts, [*cuts[1:], len(start)], strict=True) if b > a]
+
+
+def _chunk_stats(start: np.ndarray, latency: np.ndarray, mask: np.ndarray | None,
+                 stats: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
+    second = np.floor(start)
+    keep = ~(np.isnan(second) | np.isnan(latency))
+    if mask is not None:
+        keep &= mask
+    if not keep.all():
+        second, latency = second[keep], latency[keep]
+    return _sorted_stats(second, latency, stats) if len(second) else None
+
+
+def _sorted_stats(second: np.ndarray, latency: np.ndarray,
+                  stats: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     # one float key orders by second, then latency (lexsort's two passes cost twice as much): seconds apart by
     # more than the latencies' range; its spacing (1e-7 ms at 1e9) is far under the recorder's 0.001 ms
     low, span = float(latency.min()), float(latency.max() - latency.min()) + 1.0
@@ -88,10 +125,10 @@ def per_second_stats(start: pd.Series | np.ndarray, latency_ms: pd.Series | np.n
             values[stat] = np.add.reduceat(latency, first) / count
             continue
         rank = (count - 1) * _quantile(stat)
-        low = np.floor(rank).astype("int64")
-        high = np.minimum(low + 1, count - 1)
-        below, above = latency[first + low], latency[first + high]
-        values[stat] = below + (above - below) * (rank - low)
+        below_rank = np.floor(rank).astype("int64")
+        above_rank = np.minimum(below_rank + 1, count - 1)
+        below, above = latency[first + below_rank], latency[first + above_rank]
+        values[stat] = below + (above - below) * (rank - below_rank)
     return second[first], values
 
 

@@ -13,6 +13,7 @@ from harness.observe.health import HealthObserver
 from harness.observe.live import live_observer
 from harness.observe.locks import LockObserver
 from harness.observe.migration_backends import MigrationBackendsObserver
+from harness.observe.request_parts import RequestPartsObserver
 from harness.observe.table_facts import TableFactsObserver
 from harness.verify.rollback import RollbackObserver
 
@@ -24,5 +25,6 @@ OBSERVERS: tuple[ObserverFactory, ...] = (
     ContentionObserver,  # the plan's [[contention]] sessions, during their phases
     RollbackObserver,  # schema and data snapshots around the upgrade and the rollback
     TableFactsObserver,  # sizes, types and what the load touches, in the first phase (for the lint)
+    RequestPartsObserver,  # the requests streams parsed into Parquet parts as they grow (long runs' reports)
     live_observer,  # the live view (rehearse run --progress): phase, time left, rps, p99, errors, lock waits
 )
