@@ -100,7 +100,7 @@ def recorded_parts(run_dir: Path) -> dict[str, float]:
     """The Parquet parts of the run's requests stream, as its request-parts observer would have written them
     while the run recorded (harness.observe.request_parts; kept with the synthetic run once written): how
     many, and what writing them cost (a part per PART_BYTES of CSV, each written while the run goes on)."""
-    from harness.result.request_parts import compact, parts  # noqa: PLC0415 - this checkout's, after sys.path
+    from harness.load.request_parts import compact, parts  # noqa: PLC0415 - this checkout's, after sys.path
 
     stream = run_dir / "streams" / "requests.csv"
     began, made = time.perf_counter(), 0

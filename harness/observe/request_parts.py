@@ -1,5 +1,5 @@
 """Requests parsed while the run records them: every few seconds, the requests streams' new whole records, once
-there are PART_BYTES of them, become a Parquet part (result.request_parts), so the report of hours of soak
+there are PART_BYTES of them, become a Parquet part (load.request_parts), so the report of hours of soak
 parses only the CSV written since the last part. A short run never writes one. The CSV stays the record: a
 part that fails to be written is reported and the report parses the CSV instead."""
 
@@ -12,8 +12,8 @@ import pyarrow as pa
 from harness.core.poller import Poller
 from harness.events import Events
 from harness.load.contract import request_streams
+from harness.load.request_parts import PART_BYTES, compact
 from harness.observe.base import ObserverContext
-from harness.result.request_parts import PART_BYTES, compact
 
 INTERVAL_S = 5.0
 

@@ -19,12 +19,13 @@ from harness.core.memory import give_back
 from harness.core.postgres import MIGRATION_APPLICATION
 from harness.core.streams import read_json_lines, whole_csv_records
 from harness.core.tools import is_chatter
+from harness.load import request_csv, request_parts
 from harness.load.contract import DROPPED_COLUMNS, dropped_streams, request_streams
+from harness.load.request_csv import REQUEST_FLOATS, REQUEST_INTEGERS, REQUEST_TEXT
 from harness.observe.migration_backends import REWRITES_STREAM, statements_from_samples
 from harness.observe.server_log import server_errors
 from harness.observe.statement_log import logged_statements
-from harness.result import attribution, request_csv, request_parts, rewrites
-from harness.result.request_csv import REQUEST_FLOATS, REQUEST_INTEGERS, REQUEST_TEXT
+from harness.result import attribution, rewrites
 from harness.result.server_errors import correlate
 from harness.rundir import RUN_LOG, RunDir
 
@@ -272,8 +273,8 @@ Columns = dict[str, Any]  # a column's values: numpy array (numbers), pandas Cat
 
 
 def _arrow_columns(path: Path) -> Columns:
-    """pyarrow's CSV reader (threaded, typed as it parses: result.request_csv) on ranges of the file in turn, or
-    the parts parsed while the run recorded (result.request_parts), each table's text straight to integer
+    """pyarrow's CSV reader (threaded, typed as it parses: load.request_csv) on ranges of the file in turn, or
+    the parts parsed while the run recorded (load.request_parts), each table's text straight to integer
     codes: no column of millions of strings, nor the whole file parsed, is ever held. Lines with the wrong
     number of fields are skipped (a torn last line); ArrowInvalid for a value that is not of its column's type."""
     header = request_csv.header(path)

@@ -1,4 +1,4 @@
-"""Requests parsed into Parquet parts while a run records them (result.request_parts): the report reads the same
+"""Requests parsed into Parquet parts while a run records them (load.request_parts): the report reads the same
 frame from parts and the CSV after them as from the CSV alone, and a part the CSV no longer holds is not used."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
+from harness.load.request_parts import PART_DIR, compact, parts
 from harness.observe.request_parts import RequestPartsObserver
 from harness.result.frames import request_frame
-from harness.result.request_parts import PART_DIR, compact, parts
 
 from .synthetic_run import write_run
 

@@ -27,7 +27,7 @@ class NotesUser(FastHttpUser):
             if r.status_code == 404:  # 2.x knows notes by uuid only
                 r.success()
 
-    @task(1)
+    @task(3)  # 1.0's touches bind a number: on the uuid keys each fails with 42883, so a few land in any window
     def touch(self) -> None:
         with self.client.post(f"/notes/{random.randint(1, NOTES)}/touch", name="/notes/[id]/touch",
                               catch_response=True) as r:

@@ -1,6 +1,6 @@
 """The requests stream's CSV as typed Arrow tables: the columns the harness knows, typed as they are parsed (text
 as dictionaries), a range of whole records at a time. The one parser of requests.csv: the report's reader
-(result.frames) and the parts parsed while a run records (result.request_parts) both use it."""
+(result.frames) and the parts parsed while a run records (load.request_parts) both use it."""
 
 from __future__ import annotations
 

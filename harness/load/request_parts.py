@@ -3,7 +3,7 @@ a long rehearsal reads most of its millions of rows as Parquet and parses only t
 part (parsing the CSV is most of what a report of hours of soak costs).
 
 A part is streams/parsed/<stream>.<start>-<end>.parquet: the records in bytes [start, end) of the CSV, as
-result.request_csv parses them. It is a cache, never the record: the CSV stays the stream of record, and a part
+load.request_csv parses them. It is a cache, never the record: the CSV stays the stream of record, and a part
 counts only while the CSV still holds the bytes it was parsed from (the file reaches `end`, its header is the
 part's, and the bytes before `end` are those the part kept). Otherwise the report parses the CSV.
 """
@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from harness.core.streams import whole_csv_records
-from harness.result import request_csv
+from harness.load import request_csv
 
 PART_DIR = "parsed"
 PART_BYTES = 32 << 20  # new whole records make a part once there are this many bytes of them
