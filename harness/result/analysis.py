@@ -470,11 +470,11 @@ def swap_failures(frames: Frames, swap: SwapFigures) -> int:
     requests = frames.requests
     if requests.empty or swap.started_at is None:
         return 0
-    start = requests["start"]
-    end = start + requests["latency_ms"].fillna(0) / 1000
+    rows = np.flatnonzero((requests["cause"] == "swap").to_numpy())  # few of millions: only these are read
+    start = requests["start"].to_numpy(dtype="float64")[rows]
+    end = start + np.nan_to_num(requests["latency_ms"].to_numpy(dtype="float64")[rows], nan=0.0) / 1000
     ended = (swap.ended_at or swap.healthy_at or swap.started_at) + attribution.SWAP_GRACE_S
-    during = (start <= ended) & (end >= swap.started_at)
-    return int(((requests["cause"] == "swap") & during).sum())
+    return int(((start <= ended) & (end >= swap.started_at)).sum())
 
 
 def top_offenders(statements: list[StatementFigures], limit: int = 5) -> list[Offender]:

@@ -281,9 +281,11 @@ def _arrow_columns(path: Path) -> Columns:
     # Every column is written straight into an array of as many rows as the file could hold (a row has a comma
     # per column): only the pages of rows written are ever resident, and nothing is concatenated at the end.
     bound = path.stat().st_size // max(len(header), 1) + 1
-    numbers = {name: np.empty(bound, dtype="float64" if name in REQUEST_FLOATS else "int64")
+    # Integers and text codes start as narrow as they usually fit (HTTP statuses, sizes, pids; a few dozen
+    # endpoints) and are widened, what was read so far copied, only when a value does not fit.
+    numbers = {name: np.empty(bound, dtype="float64" if name in REQUEST_FLOATS else NARROW_INTEGERS.get(name, "int64"))
                for name in header if name in REQUEST_FLOATS or name in REQUEST_INTEGERS}
-    codes = {name: np.empty(bound, dtype="int32") for name in header if name in REQUEST_TEXT}
+    codes = {name: np.empty(bound, dtype="int8") for name in header if name in REQUEST_TEXT}
     values: dict[str, dict[str, int]] = {name: {} for name in codes}
     others: dict[str, list[Any]] = {name: [] for name in header if name not in numbers and name not in codes}
     schema: dict[str, pa.DataType] = {}
@@ -299,10 +301,14 @@ def _arrow_columns(path: Path) -> Columns:
                     recode = np.array([known.setdefault(v, len(known)) for v in array.dictionary.to_pylist()]
                                       + [-1], dtype="int32")  # the last: a missing value
                     indices = pc.fill_null(array.indices, len(array.dictionary))
+                    codes[name] = _fitting(codes[name], at, np.dtype(_code_type(len(known))))
                     codes[name][at:at + len(array)] = recode[indices.to_numpy(zero_copy_only=False)]
                 elif name in numbers:  # a null: NaN (floats), 0 (integers)
                     filled = pc.fill_null(array, 0) if name in REQUEST_INTEGERS else array
-                    numbers[name][at:at + len(array)] = filled.to_numpy(zero_copy_only=False)
+                    chunk_values = filled.to_numpy(zero_copy_only=False)
+                    if name in REQUEST_INTEGERS and len(chunk_values):
+                        numbers[name] = _fitting(numbers[name], at, _integer_type(chunk_values, numbers[name].dtype))
+                    numbers[name][at:at + len(array)] = chunk_values
                 else:
                     others[name].append(array)
                 at += len(array)
@@ -310,13 +316,27 @@ def _arrow_columns(path: Path) -> Columns:
     columns: Columns = {}
     for name in header:
         if name in codes:
-            columns[name] = pd.Categorical.from_codes(codes.pop(name)[:count].astype(_code_type(len(values[name]))),
-                                                      categories=list(values[name]))
+            columns[name] = pd.Categorical.from_codes(codes.pop(name)[:count], categories=list(values[name]))
         elif name in numbers:
             columns[name] = numbers.pop(name)[:count]
         else:
             columns[name] = pa.chunked_array(others.pop(name), type=schema.get(name, pa.string())).to_pandas()
     return columns
+
+
+def _fitting(array: np.ndarray, filled: int, dtype: np.dtype) -> np.ndarray:
+    """`array`, or (when `dtype` is wider than its own) a wider one holding its first `filled` values."""
+    if np.promote_types(array.dtype, dtype) == array.dtype:
+        return array
+    wider = np.empty(len(array), dtype=np.promote_types(array.dtype, dtype))
+    wider[:filled] = array[:filled]
+    return wider
+
+
+def _integer_type(values: np.ndarray, dtype: np.dtype) -> np.dtype:
+    """`dtype` if every one of `values` fits it, else int64."""
+    limits = np.iinfo(dtype)
+    return dtype if limits.min <= values.min() and values.max() <= limits.max else np.dtype("int64")
 
 
 def _code_type(count: int) -> str:
@@ -365,6 +385,8 @@ def _rows(columns: Columns) -> int:
 def _narrow(values: np.ndarray, dtype: str | None) -> np.ndarray:
     if dtype is None or not len(values):
         return values
+    if values.dtype == np.dtype(dtype):
+        return values
     limits = np.iinfo(dtype)
     return values.astype(dtype) if limits.min <= values.min() and values.max() <= limits.max else values
 
@@ -377,10 +399,16 @@ def _request_frame(columns: Columns) -> pd.DataFrame:
         columns[name] = np.asarray(columns[name], dtype="float64") if name in columns else np.full(count, np.nan)
     # recorded before requests had an intended start (the closed model's intended start is the start itself)
     missing = np.isnan(columns["intended"])
-    if missing.any():
-        columns["intended"] = np.where(missing, columns["start"], columns["intended"])
+    if missing.any():  # in place: a second column of millions of floats would only be garbage a moment later
+        if not columns["intended"].flags.writeable:
+            columns["intended"] = columns["intended"].copy()
+        np.copyto(columns["intended"], columns["start"], where=missing)
     for name in REQUEST_INTEGERS:
-        values = np.asarray(columns[name], dtype="int64") if name in columns else np.zeros(count, "int64")
+        values = columns.get(name)
+        if values is None:
+            values = np.zeros(count, "int64")
+        elif not (isinstance(values, np.ndarray) and values.dtype.kind == "i"):
+            values = np.asarray(values, dtype="int64")
         columns[name] = _narrow(values, NARROW_INTEGERS.get(name))
     for name in REQUEST_TEXT:
         if name not in columns:
@@ -393,12 +421,19 @@ def _request_frame(columns: Columns) -> pd.DataFrame:
     order = keep if keep is None or not len(keep) else keep[np.argsort(start[keep], kind="stable")]
     if keep is None and len(start) > 1 and not (start[1:] >= start[:-1]).all():
         order = np.argsort(start, kind="stable")
+    if order is not None and len(order) < 2**31:  # half the bytes, for the moment each column is taken in order
+        order = order.astype("int32")
+    del start  # the unordered column goes as soon as its ordered copy is made
     known = ["start", "name", "method", "status", "latency_ms", "bytes", "error", "sqlstate", "worker", "served_by",
              "intended"]
+    # the closed model records a request's intended start as its start: then one array holds both columns
+    shared = bool(np.array_equal(columns["intended"], columns["start"]))
     ordered: Columns = {}
     for name in known + [c for c in columns if c not in known]:
         values = columns.pop(name)  # a column at a time: never two copies of the frame
-        if order is not None:
+        if name == "intended" and shared:
+            values = ordered["start"]
+        elif order is not None:
             values = values.iloc[order].reset_index(drop=True) if isinstance(values, pd.Series) else values[order]
         ordered[name] = values
     return pd.DataFrame(ordered, copy=False)  # the arrays as they are: no copy, no consolidation

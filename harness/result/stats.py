@@ -74,7 +74,9 @@ def per_second_stats(start: pd.Series | np.ndarray, latency_ms: pd.Series | np.n
     `mask` holds, when given. The requests are sorted by second and latency; in time order (a run's frame), a
     chunk of whole seconds at a time, so a long soak's millions of rows never need more than a chunk's
     temporaries."""
-    start = np.asarray(start, dtype="float64")
+    start = np.asarray(start)
+    if start.dtype.kind != "f":  # float32 whole seconds stay as they are: widened a chunk at a time
+        start = start.astype("float64")
     latency = np.asarray(latency_ms, dtype="float64")
     ordered = len(start) > CHUNK_ROWS and bool((start[1:] >= start[:-1]).all())
     found = (_chunk_stats(start[rows], latency[rows], None if mask is None else mask[rows], stats)
@@ -101,7 +103,7 @@ def _whole_seconds(start: np.ndarray) -> list[slice]:
 
 def _chunk_stats(start: np.ndarray, latency: np.ndarray, mask: np.ndarray | None,
                  stats: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]] | None:
-    second = np.floor(start)
+    second = np.floor(start.astype("float64", copy=False))
     keep = ~(np.isnan(second) | np.isnan(latency))
     if mask is not None:
         keep &= mask
